@@ -1,0 +1,41 @@
+# Two commands for a fresh machine with Python 3.11+ and make:
+#   make run    installs and runs the service (embedded PostgreSQL, nothing else needed)
+#   make test   installs and runs the whole test suite
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+.PHONY: install run test lint format bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+install: .venv/.installed
+
+run: install
+	.venv/bin/patron serve
+
+test: install
+	.venv/bin/pytest -n 2 --dist loadfile
+
+lint: install
+	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff format --check src tests bench
+	.venv/bin/mypy
+
+format: install
+	.venv/bin/ruff format src tests bench
+	.venv/bin/ruff check --fix src tests bench
+
+bench: install
+	.venv/bin/python -m bench.run
+
+clean:
+	rm -rf .venv .tools .patron-test .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""Patron: the customer service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,102 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import Response
+from sqlalchemy.exc import DBAPIError
+
+from patron import __version__
+from patron.api import api_router, public_router
+from patron.config import Settings, get_settings
+from patron.context import AppContext, build_context
+from patron.errors import Conflict, InvalidInput, PatronError, install_handlers, problem_response
+from patron.idempotency.service import IdempotentReplay
+from patron.logging import configure_logging
+from patron.ops.metrics import POOL
+from patron.ops.middleware import IdempotencyMiddleware, RequestContextMiddleware
+
+log = structlog.get_logger("patron.app")
+
+DESCRIPTION = """
+Patron is the one source of truth for a business's customers.
+
+Authenticate with `Authorization: Bearer <JWT>` or `X-API-Key`. Platform credentials
+choose a tenant with `X-Tenant-Id`. Errors are RFC 9457 problem details.
+"""
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None, context: AppContext | None = None) -> FastAPI:
+    """Build the app. ``context`` (tests) or ``settings`` + ``database_url`` (servers).
+
+    The database must already be migrated; ``patron serve`` does that before calling this.
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = context is None
+        ctx = context or build_context(settings, database_url or settings.database_url or "")
+        app.state.ctx = ctx
+        POOL.pool = ctx.db.engine.pool
+        try:
+            yield
+        finally:
+            if owned:
+                await ctx.close()
+
+    app = FastAPI(
+        title="Patron",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url="/redoc",
+        openapi_url="/openapi.json",
+    )
+    if context is not None:
+        app.state.ctx = context
+    install_handlers(app)
+    app.add_exception_handler(IdempotentReplay, _on_replay)
+    app.add_exception_handler(DBAPIError, _on_database_error)
+    app.include_router(public_router)
+    app.include_router(api_router)
+    app.add_middleware(IdempotencyMiddleware)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "Location", "X-Trace-Id", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    configure_logging(settings.log_level)
+    return app
+
+
+async def _on_replay(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdempotentReplay)
+    return Response(
+        content=exc.body,
+        status_code=exc.status,
+        headers={**exc.replay_headers, "Idempotent-Replayed": "true"},
+    )
+
+
+async def _on_database_error(_: Request, exc: Exception) -> Response:
+    """Database errors caused by input (SQLSTATE class 22, 23505) are the client's; the rest 500."""
+    assert isinstance(exc, DBAPIError)
+    sqlstate: Any = getattr(exc.orig, "sqlstate", None) or getattr(getattr(exc.orig, "__cause__", None), "sqlstate", None)
+    if sqlstate == "23505":
+        return problem_response(Conflict("a unique value is already in use").to_problem())
+    if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+        return problem_response(InvalidInput("a value cannot be stored (invalid characters or out of range)").to_problem())
+    log.error("database_error", sqlstate=sqlstate, error_type=type(exc.orig).__name__)
+    return problem_response(PatronError("An unexpected database error occurred.").to_problem())

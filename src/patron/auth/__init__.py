@@ -1,0 +1,1 @@
+"""Authentication and authorisation: principals, JWTs via JWKS, API keys, role checks."""

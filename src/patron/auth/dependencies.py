@@ -1,0 +1,103 @@
+"""The request scope dependency: authenticate, authorise, resolve the tenant, open the unit
+of work. Every tenant route takes exactly one ``Scope`` so its rules are in one place and
+the route-table tests can read them back (``Scope.roles``, ``Scope.customer_self``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from patron.auth.principal import Principal, Role
+from patron.context import AppContext
+from patron.errors import Forbidden, NotFound, Unauthorized
+from patron.idempotency.service import begin_idempotent_request
+from patron.tenancy import TenantId, resolve_tenant
+
+
+@dataclass
+class RequestContext:
+    """What a route handler works with: who, for which tenant, in which transaction."""
+
+    principal: Principal
+    tenant: TenantId
+    session: AsyncSession
+    app: AppContext
+
+    def check_tenant_claim(self, where: str, value: str | None) -> None:
+        """A ``tenant_id`` given in a body or query must be the request's tenant (else 403)."""
+        if value is not None and value != self.tenant:
+            raise Forbidden(f"{where} names a tenant this credential may not act for")
+
+
+def app_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller, from ``Authorization: Bearer`` or ``X-API-Key``; cached on the request.
+
+    Raises :class:`Unauthorized` when neither is present or the credential is invalid.
+    """
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    ctx = app_context(request)
+    api_key = request.headers.get("x-api-key")
+    authorization = request.headers.get("authorization", "")
+    if api_key:
+        async with ctx.db.unit_of_work(None) as session:
+            principal = await ctx.api_keys.authenticate(session, api_key)
+    elif authorization[:7].lower() == "bearer ":
+        if ctx.jwks is None:
+            raise Unauthorized("bearer tokens are not accepted: JWKS_URL is not configured")
+        principal = await ctx.jwks.verify(authorization[7:].strip())
+    else:
+        raise Unauthorized("missing credentials: send Authorization: Bearer <JWT> or X-API-Key")
+    request.state.principal = principal
+    return principal
+
+
+class Scope:
+    """Dependency for a tenant route.
+
+    ``roles`` may call it; with ``customer_self`` the customer role may too, but only for
+    the customer named by the ``customer_id`` path parameter (any other id is 404, so the
+    existence of other customers is not revealed).
+    """
+
+    def __init__(self, *roles: Role, customer_self: bool = False) -> None:
+        self.roles = frozenset(roles)
+        self.customer_self = customer_self
+
+    async def __call__(self, request: Request) -> AsyncIterator[RequestContext]:
+        principal = await authenticate(request)
+        tenant = resolve_tenant(
+            principal,
+            request.headers.get("x-tenant-id"),
+            [("query tenant_id", v) for v in request.query_params.getlist("tenant_id")],
+        )
+        if not principal.has_any(self.roles):
+            if not (self.customer_self and Role.CUSTOMER in principal.roles):
+                raise Forbidden("this role may not call this operation")
+            if _path_customer(request) != principal.customer_id:
+                raise NotFound("customer not found")
+        ctx = app_context(request)
+        request.state.tenant = tenant
+        if request.method == "POST" and "idempotency-key" in request.headers:
+            await begin_idempotent_request(ctx.db, request, principal, tenant)
+        async with ctx.db.unit_of_work(tenant) as session:
+            yield RequestContext(principal=principal, tenant=tenant, session=session, app=ctx)
+
+
+def _path_customer(request: Request) -> uuid.UUID | None:
+    raw = request.path_params.get("customer_id")
+    try:
+        return uuid.UUID(str(raw)) if raw is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,93 @@
+"""Runtime configuration, read from the environment (names pinned in API.md) and `.env`.
+
+Settings are split per concern and cached: call :func:`get_settings` rather than building
+:class:`Settings` by hand, except in tests that need a variant.
+"""
+
+from __future__ import annotations
+
+import base64
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development-only defaults. `Settings` refuses them when PATRON_ENV is not "development".
+DEV_SECRET_KEY = "dev-secret-key-change-me-dev-secret-key"
+DEV_ENCRYPTION_KEYS = "dev1:" + base64.b64encode(b"patron-dev-only-encryption-key!!").decode()
+
+
+class Settings(BaseSettings):
+    """Every knob of Patron. Environment variable names are the field names upper-cased."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    patron_env: Literal["development", "test", "production"] = "development"
+    patron_home: Path = Path(".patron")
+    port: int = 8007
+    grpc_port: int = 50052
+    host: str = "127.0.0.1"
+
+    # Database: without a URL an embedded server is started under PATRON_HOME.
+    database_url: str | None = None
+    database_pool_size: int = 10
+    database_max_overflow: int = 10
+    database_app_role: str = "patron_app"
+
+    redis_url: str | None = None
+    rabbitmq_url: str | None = None
+    rabbitmq_exchange: str = "patron.customers.events"
+    kafka_bootstrap_servers: str | None = None
+
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwks_cache_seconds: int = 300
+
+    secret_key: str = DEV_SECRET_KEY
+    encryption_keys: str = DEV_ENCRYPTION_KEYS
+
+    meta_graph_api_version: str = "v21.0"
+    meta_graph_base_url: str = "https://graph.facebook.com"
+    meta_app_secret: str | None = None
+    meta_verify_token: str | None = None
+    profile_cache_ttl: int = 3600
+
+    customer_patch_rate: str = "5/minute"
+    default_phone_region: str = "US"
+    cors_origins: str = ""
+    log_level: str = "INFO"
+    log_service_url: str | None = None
+    storage_url: str | None = None
+    smtp_url: str | None = None
+    sms_webhook_url: str | None = None
+
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _upper_region(cls, value: str) -> str:
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets(self) -> Settings:
+        if self.patron_env == "production":
+            if self.secret_key == DEV_SECRET_KEY:
+                raise ValueError("SECRET_KEY must be set outside development")
+            if self.encryption_keys == DEV_ENCRYPTION_KEYS:
+                raise ValueError("ENCRYPTION_KEYS must be set outside development")
+        if len(self.secret_key) < 32:
+            raise ValueError("SECRET_KEY must be at least 32 characters")
+        return self
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

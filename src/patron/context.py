@@ -1,0 +1,55 @@
+"""The per-process application context: settings, database, keys, verifiers, limiters.
+
+Built once at start-up (:func:`build_context`) and kept on ``app.state.ctx``; jobs and the
+CLI build their own. Nothing here is per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from patron.auth.api_keys import ApiKeyAuthenticator
+from patron.auth.jwks import JwksVerifier
+from patron.config import Settings
+from patron.db.engine import create_app_engine
+from patron.db.session import Database
+from patron.kit.crypto import Keyring
+from patron.kit.ratelimit import RateLimiter
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    database_url: str
+    db: Database
+    keyring: Keyring
+    api_keys: ApiKeyAuthenticator
+    rate_limiter: RateLimiter
+    jwks: JwksVerifier | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.db.dispose()
+        if self.jwks is not None:
+            await self.jwks.aclose()
+
+
+def build_context(settings: Settings, database_url: str) -> AppContext:
+    """Everything a process needs, from settings and a resolved database URL."""
+    jwks = None
+    if settings.jwks_url:
+        jwks = JwksVerifier(
+            settings.jwks_url,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            cache_seconds=settings.jwks_cache_seconds,
+        )
+    return AppContext(
+        settings=settings,
+        database_url=database_url,
+        db=Database(create_app_engine(settings, database_url)),
+        keyring=Keyring.parse(settings.encryption_keys),
+        api_keys=ApiKeyAuthenticator(),
+        rate_limiter=RateLimiter(settings.redis_url),
+        jwks=jwks,
+    )

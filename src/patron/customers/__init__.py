@@ -1,0 +1,1 @@
+"""Customers: profiles, identities, upsert, search, merge, block, interaction."""

@@ -1,0 +1,198 @@
+"""List and search of customers: filters, sorting, page and cursor paging (API.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import uuid
+
+from sqlalchemy import ColumnElement, exists, func, literal, literal_column, or_, select, tuple_
+
+from patron.customers.repository import C, S, CustomerRepository
+from patron.customers.schemas import CustomerPage, CustomerStatus, CustomerType, Platform
+from patron.customers.views import customer_read
+from patron.errors import InvalidInput
+from patron.kit.pagination import decode_cursor, encode_cursor, total_pages
+from patron.kit.validation import ContactPointError, normalize_email, normalize_phone
+
+
+class SortBy(StrEnum):
+    CREATED_AT = "created_at"
+    UPDATED_AT = "updated_at"
+    LAST_NAME = "last_name"
+    EMAIL = "email"
+    LAST_INTERACTION_AT = "last_interaction_at"
+    TOTAL_SPENT = "total_spent"
+    LAST_ORDER_DATE = "last_order_date"
+
+
+class SortOrder(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+_MIN_TIME = datetime.min.replace(tzinfo=UTC)
+
+# Sort keys with NULLs folded to a sentinel, so keyset comparison is total.
+_SORT_EXPR: dict[SortBy, Any] = {
+    SortBy.CREATED_AT: C.created_at,
+    SortBy.UPDATED_AT: C.updated_at,
+    SortBy.LAST_NAME: func.coalesce(C.last_name, ""),
+    SortBy.EMAIL: func.coalesce(C.email, ""),
+    SortBy.LAST_INTERACTION_AT: func.coalesce(C.last_interaction_at, literal(_MIN_TIME)),
+    SortBy.TOTAL_SPENT: func.coalesce(S.total_spent, 0),
+    SortBy.LAST_ORDER_DATE: func.coalesce(S.last_order_date, literal(date.min)),
+}
+
+
+@dataclass
+class CustomerQuery:
+    """Parsed list parameters."""
+
+    q: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    psid: str | None = None
+    app_id: str | None = None
+    status: CustomerStatus | None = None
+    customer_type: CustomerType | None = None
+    platform: Platform | None = None
+    tags: list[str] = field(default_factory=list)
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    blocked: bool | None = None
+    page: int = 1
+    page_size: int = 20
+    cursor: str | None = None
+    sort_by: SortBy = SortBy.CREATED_AT
+    sort_order: SortOrder = SortOrder.DESC
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE substring pattern with ``%``, ``_`` and ``\\`` matched literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def build_filters(query: CustomerQuery, default_region: str) -> list[ColumnElement[bool]]:
+    """SQL conditions for the list parameters. Raises 422 for an invalid email or phone."""
+    filters: list[ColumnElement[bool]] = []
+    if query.q:
+        pattern = like_pattern(query.q.strip().lower())
+        filters.append(C.search_document.like(func.patron_unaccent(pattern), escape="\\"))
+    if query.email:
+        try:
+            email = normalize_email(query.email)
+        except ContactPointError as exc:
+            raise InvalidInput(f"invalid email: {exc}", loc=["query", "email"]) from exc
+        filters.append(func.lower(C.email) == email.lower())
+    if query.phone:
+        try:
+            phone = normalize_phone(query.phone, default_region)
+        except ContactPointError as exc:
+            raise InvalidInput(f"invalid phone: {exc}", loc=["query", "phone"]) from exc
+        filters.append(C.phone == phone)
+    if query.psid:
+        filters.append(or_(C.psid == query.psid, C.igsid == query.psid))
+    if query.app_id:
+        filters.append(C.app_id == query.app_id)
+    if query.status:
+        filters.append(C.status == query.status.value)
+    if query.customer_type:
+        filters.append(C.customer_type == query.customer_type.value)
+    if query.platform:
+        filters.append(C.platform == query.platform.value)
+    for tag in query.tags:
+        # tag labels match case-insensitively, like their catalog (API.md "Profile data")
+        label = literal_column("t")
+        filters.append(
+            exists(
+                select(literal(1))
+                .select_from(func.unnest(C.tags).table_valued("t").alias("t"))
+                .where(func.lower(label) == tag.lower())
+            )
+        )
+    if query.created_after:
+        filters.append(C.created_at >= query.created_after)
+    if query.created_before:
+        filters.append(C.created_at < query.created_before)
+    if query.blocked is True:
+        filters.append(C.status == CustomerStatus.BLOCKED.value)
+    elif query.blocked is False:
+        filters.append(C.status != CustomerStatus.BLOCKED.value)
+    return filters
+
+
+def _cursor_value(sort_by: SortBy, raw: Any) -> Any:
+    if sort_by in {SortBy.CREATED_AT, SortBy.UPDATED_AT, SortBy.LAST_INTERACTION_AT}:
+        return datetime.fromisoformat(raw)
+    if sort_by is SortBy.TOTAL_SPENT:
+        return Decimal(raw)
+    if sort_by is SortBy.LAST_ORDER_DATE:
+        return date.fromisoformat(raw)
+    return str(raw)
+
+
+async def list_customers(repo: CustomerRepository, query: CustomerQuery, default_region: str) -> CustomerPage:
+    """One page of live customers matching ``query``, with the total and a next cursor."""
+    filters = build_filters(query, default_region)
+    expr = _SORT_EXPR[query.sort_by]
+    desc = query.sort_order is SortOrder.DESC
+    order = [expr.desc(), C.id.desc()] if desc else [expr.asc(), C.id.asc()]
+    keyset = None
+    offset = (query.page - 1) * query.page_size
+    if query.cursor:
+        payload = decode_cursor(query.cursor)
+        if payload.get("s") != query.sort_by.value or payload.get("o") != query.sort_order.value:
+            raise InvalidInput("cursor was made for another sort order", loc=["query", "cursor"])
+        try:
+            value = _cursor_value(query.sort_by, payload["v"])
+            last_id = uuid.UUID(str(payload["i"]))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InvalidInput("cursor is not valid", loc=["query", "cursor"]) from exc
+        pair = tuple_(expr, C.id)
+        keyset = pair < tuple_(literal(value), literal(last_id)) if desc else pair > tuple_(literal(value), literal(last_id))
+        offset = 0
+    rows = await repo.page(filters, order, keyset=keyset, limit=query.page_size + 1, offset=offset)
+    has_more = len(rows) > query.page_size
+    rows = rows[: query.page_size]
+    total = await repo.count(filters)
+    next_cursor = None
+    if has_more and rows:
+        last = rows[-1]
+        sort_value = _row_sort_value(query.sort_by, last)
+        next_cursor = encode_cursor(
+            {"s": query.sort_by.value, "o": query.sort_order.value, "v": sort_value, "i": str(last.id)}
+        )
+    return CustomerPage(
+        customers=[customer_read(r) for r in rows],
+        total=total,
+        page=query.page if not query.cursor else 1,
+        page_size=query.page_size,
+        total_pages=total_pages(total, query.page_size),
+        next_cursor=next_cursor,
+    )
+
+
+def _row_sort_value(sort_by: SortBy, row: Any) -> Any:
+    match sort_by:
+        case SortBy.CREATED_AT:
+            return row.created_at.isoformat()
+        case SortBy.UPDATED_AT:
+            return row.updated_at.isoformat()
+        case SortBy.LAST_NAME:
+            return row.last_name or ""
+        case SortBy.EMAIL:
+            return row.email or ""
+        case SortBy.LAST_INTERACTION_AT:
+            return (row.last_interaction_at or _MIN_TIME).isoformat()
+        case SortBy.TOTAL_SPENT:
+            return str(row.stats_total_spent or 0)
+        case SortBy.LAST_ORDER_DATE:
+            return (row.stats_last_order_date or date.min).isoformat()
+    return None  # pragma: no cover
+

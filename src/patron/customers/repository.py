@@ -1,0 +1,94 @@
+"""Queries on ``customers`` (SQLAlchemy Core on the hot paths: one statement per step)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, func, insert, literal, select, update
+from sqlalchemy.sql import Select
+
+from patron.kit.repository import TenantScopedRepository
+from patron.models import Customer, CustomerStats
+
+C = Customer.__table__.c
+S = CustomerStats.__table__.c
+
+# Columns read for a customer response (never the ciphertext itself, only whether it exists).
+READ_COLUMNS: tuple[Any, ...] = (
+    *[col for col in Customer.__table__.c if col.name not in {"access_token_encrypted", "search_document"}],
+    (C.access_token_encrypted.is_not(None)).label("has_access_token"),
+    S.currency.label("stats_currency"),
+    S.total_orders.label("stats_total_orders"),
+    S.total_spent.label("stats_total_spent"),
+    S.lifetime_value.label("stats_lifetime_value"),
+    S.first_order_date.label("stats_first_order_date"),
+    S.last_order_date.label("stats_last_order_date"),
+    S.total_appointments.label("stats_total_appointments"),
+    S.last_appointment_date.label("stats_last_appointment_date"),
+)
+
+_FROM = Customer.__table__.outerjoin(CustomerStats.__table__, S.customer_id == C.id)
+
+
+class CustomerRepository(TenantScopedRepository[Customer]):
+    model = Customer
+
+    def read_select(self) -> Select[Any]:
+        """``SELECT`` of the response columns of live customers of this tenant."""
+        return (
+            select(*READ_COLUMNS)
+            .select_from(_FROM)
+            .where(C.tenant_id == self.tenant, C.deleted_at.is_(None))
+        )
+
+    async def get(self, customer_id: uuid.UUID, *, for_update: bool = False) -> Row[Any] | None:
+        """A live customer's response row, optionally locked (``FOR UPDATE OF customers``)."""
+        stmt = self.read_select().where(C.id == customer_id)
+        if for_update:
+            stmt = stmt.with_for_update(of=Customer.__table__)
+        return (await self.session.execute(stmt)).first()
+
+    async def get_many_for_update(self, ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
+        """Lock several live customers in primary-key order (deadlock-free)."""
+        stmt = self.read_select().where(C.id.in_(ids)).order_by(C.id).with_for_update(of=Customer.__table__)
+        return list((await self.session.execute(stmt)).all())
+
+    async def insert(self, values: dict[str, Any]) -> None:
+        await self.session.execute(insert(Customer).values(self.stamp(values)))
+
+    async def update(self, customer_id: uuid.UUID, values: dict[str, Any]) -> None:
+        """Apply ``values`` and bump ``version`` (callers hold the row lock)."""
+        await self.session.execute(
+            update(Customer)
+            .where(C.tenant_id == self.tenant, C.id == customer_id)
+            .values(**values, version=C.version + 1, updated_at=func.now())
+        )
+
+    async def access_token_ciphertext(self, customer_id: uuid.UUID) -> bytes | None:
+        stmt = self.select(C.access_token_encrypted).where(C.id == customer_id, C.deleted_at.is_(None))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def page(
+        self,
+        filters: list[ColumnElement[bool]],
+        order: list[Any],
+        *,
+        keyset: ColumnElement[bool] | None,
+        limit: int,
+        offset: int,
+    ) -> list[Row[Any]]:
+        stmt = self.read_select().where(*filters)
+        if keyset is not None:
+            stmt = stmt.where(keyset)
+        stmt = stmt.order_by(*order).limit(limit).offset(offset)
+        return list((await self.session.execute(stmt)).all())
+
+    async def count(self, filters: list[ColumnElement[bool]]) -> int:
+        stmt = (
+            select(func.count(literal(1)))
+            .select_from(_FROM)
+            .where(C.tenant_id == self.tenant, C.deleted_at.is_(None), *filters)
+        )
+        return int((await self.session.execute(stmt)).scalar_one())

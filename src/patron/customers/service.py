@@ -1,0 +1,268 @@
+"""Customer use cases: create, read, list, update, upsert, delete, block, interaction.
+
+Every write runs in the caller's unit of work and records its outbox event there
+(STYLE.md "Transactions"); nothing here commits. Identity keys are locked with
+transaction-scoped advisory locks before they are resolved, so concurrent writes that
+name the same identity serialise (see ``IdentityRepository.lock``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from patron.auth.principal import Principal
+from patron.config import Settings
+from patron.customers.repository import CustomerRepository
+from patron.customers.schemas import (
+    CustomerFields,
+    CustomerRead,
+    CustomerStatus,
+)
+from patron.customers.views import customer_read
+from patron.errors import Conflict, InvalidInput, NotFound
+from patron.events import outbox
+from patron.events.types import EventType
+from patron.identities import service as identities
+from patron.identities.repository import IdentityRepository
+from patron.identities.schemas import IdentityKey
+from patron.kit.crypto import Keyring
+from patron.kit.etag import check_if_match
+from patron.kit.ids import new_id
+from patron.kit.validation import ContactPointError, normalize_phone
+from patron.tenancy import TenantId
+
+ACCESS_TOKEN_CONTEXT = b"customers.access_token"
+IDENTITY_FIELDS = frozenset({"email", "phone", "app_id", "psid", "igsid", "user_id", "external_ids"})
+CREATE_DEFAULTS: dict[str, Any] = {
+    "status": CustomerStatus.ACTIVE.value,
+    "customer_type": "RETAIL",
+    "marketing_opt_in": False,
+    "external_ids": {},
+    "tags": [],
+    "attributes": {},
+    "preferences": {},
+}
+
+
+@dataclass
+class CustomerService:
+    """Customer use cases for one tenant inside one unit of work."""
+
+    session: AsyncSession
+    tenant: TenantId
+    settings: Settings
+    keyring: Keyring
+    actor: Principal
+
+    def __post_init__(self) -> None:
+        self.repo = CustomerRepository(self.session, self.tenant)
+        self.identity_repo = IdentityRepository(self.session, self.tenant)
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def get(self, customer_id: uuid.UUID) -> CustomerRead:
+        """A live customer. Raises :class:`NotFound` (also for another tenant's id)."""
+        row = await self.repo.get(customer_id)
+        if row is None:
+            raise NotFound("customer not found", customer_id=str(customer_id))
+        return customer_read(row)
+
+    async def get_by_psid(self, psid: str, app_id: str | None) -> CustomerRead:
+        """The customer holding a PSID (or IGSID). 409 when it is ambiguous across apps."""
+        holders = await self.identity_repo.find_by_psid(psid, app_id)
+        if not holders:
+            raise NotFound("no customer with this PSID", psid=psid)
+        if len(holders) > 1:
+            raise Conflict(
+                "this PSID exists under several apps; pass app_id",
+                customer_ids=sorted(str(h) for h in holders),
+            )
+        return await self.get(holders[0])
+
+    # -- writing -----------------------------------------------------------------------
+
+    def _normalise(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Field values as stored: phone in E.164, access token encrypted."""
+        out = dict(fields)
+        out.pop("tenant_id", None)
+        if out.get("phone") is not None:
+            try:
+                out["phone"] = normalize_phone(out["phone"], self.settings.default_phone_region)
+            except ContactPointError as exc:
+                raise InvalidInput(f"invalid phone number: {exc}", loc=["body", "phone"]) from exc
+        if "access_token" in out:
+            token = out.pop("access_token")
+            secret = token.get_secret_value() if token is not None else None
+            out["access_token_encrypted"] = (
+                self.keyring.encrypt(secret, ACCESS_TOKEN_CONTEXT) if secret else None
+            )
+        if out.get("status") == CustomerStatus.BLOCKED.value:
+            out.setdefault("blocked_at", datetime.now(UTC))
+        return out
+
+    async def create(self, body: CustomerFields) -> CustomerRead:
+        """Create a customer. 409 if one of its identities is held by a live customer."""
+        values = {**CREATE_DEFAULTS, **self._normalise(_dump(body))}
+        keys = identities.keys_from_fields(values)
+        await self.identity_repo.lock(keys)
+        await identities.ensure_free(self.identity_repo, keys, None)
+        return await self._insert(values, keys)
+
+    async def _insert(self, values: dict[str, Any], keys: set[IdentityKey]) -> CustomerRead:
+        customer_id = new_id()
+        await self.repo.insert({**values, "id": customer_id})
+        await self.identity_repo.add(customer_id, keys)
+        created = await self.get(customer_id)
+        await outbox.record(
+            self.session, self.tenant, EventType.CUSTOMER_CREATED, str(customer_id),
+            {"customer": created.model_dump(mode="json")},
+        )
+        return created
+
+    async def update(
+        self, customer_id: uuid.UUID, body: CustomerFields, *, if_match: str | None = None
+    ) -> CustomerRead:
+        """Apply the fields sent (``null`` clears). 404, 409 (identity taken), 412 (If-Match)."""
+        row = await self.repo.get(customer_id, for_update=True)
+        if row is None:
+            raise NotFound("customer not found", customer_id=str(customer_id))
+        check_if_match(if_match, row.version)
+        return await self._apply(row, self._normalise(_dump(body)))
+
+    async def _apply(self, row: Any, changes: dict[str, Any]) -> CustomerRead:
+        current = row._mapping
+        changed = {
+            k: v
+            for k, v in changes.items()
+            if k == "access_token_encrypted" or current.get(k) != v
+        }
+        if "access_token_encrypted" in changed and changed["access_token_encrypted"] is None and not current["has_access_token"]:
+            changed.pop("access_token_encrypted")
+        if "status" in changed and changed["status"] != CustomerStatus.BLOCKED.value:
+            changed.update(blocked_at=None, block_reason=None)
+        if not changed:
+            return customer_read(row)
+        if IDENTITY_FIELDS & changed.keys():
+            before = identities.keys_from_fields(current)
+            after = identities.keys_from_fields({**dict(current), **changed})
+            await self.identity_repo.lock(after - before)
+            await identities.sync(self.identity_repo, row.id, before, after)
+        await self.repo.update(row.id, changed)
+        updated = await self.get(row.id)
+        fields_changed = sorted({"access_token" if k == "access_token_encrypted" else k for k in changed})
+        await outbox.record(
+            self.session, self.tenant, EventType.CUSTOMER_UPDATED, str(row.id),
+            {"customer": updated.model_dump(mode="json"), "fields_changed": fields_changed},
+        )
+        return updated
+
+    async def upsert(self, body: CustomerFields) -> tuple[bool, CustomerRead]:
+        """Create or update by any identity given. Returns ``(created, customer)``.
+
+        Resolution: the identities in the input are locked and looked up. None held:
+        create. All held by one customer: update it with the fields sent. Held by
+        several customers: 409 naming them (merge them first). No identity at all: 422.
+        """
+        values = self._normalise(_dump(body))
+        keys = identities.keys_from_fields(values)
+        if not keys:
+            raise InvalidInput(
+                "upsert needs at least one identity: email, phone, psid, igsid, user_id or external_ids",
+                loc=["body"],
+            )
+        await self.identity_repo.lock(keys)
+        holders = set((await self.identity_repo.holders(keys)).values())
+        if not holders:
+            return True, await self._insert({**CREATE_DEFAULTS, **values}, keys)
+        if len(holders) > 1:
+            ids = sorted(str(h) for h in holders)
+            raise Conflict(
+                "the identities given belong to different customers; merge them first",
+                conflicting_customer_id=ids[0],
+                conflicting_customer_ids=ids,
+            )
+        row = await self.repo.get(holders.pop(), for_update=True)
+        if row is None:  # pragma: no cover - a live identity always has a live customer
+            raise NotFound("customer not found")
+        return False, await self._apply(row, values)
+
+    async def delete(self, customer_id: uuid.UUID, *, if_match: str | None = None) -> None:
+        """Soft delete: the row stays (``deleted_at``), its identities are released."""
+        row = await self.repo.get(customer_id, for_update=True)
+        if row is None:
+            raise NotFound("customer not found", customer_id=str(customer_id))
+        check_if_match(if_match, row.version)
+        now = datetime.now(UTC)
+        await self.repo.update(customer_id, {"deleted_at": now})
+        await self.identity_repo.release_all(customer_id)
+        await outbox.record(
+            self.session, self.tenant, EventType.CUSTOMER_DELETED, str(customer_id),
+            {"customer_id": str(customer_id), "deleted_at": now.isoformat()},
+        )
+
+    async def block(self, customer_id: uuid.UUID, reason: str | None) -> CustomerRead:
+        """Set status BLOCKED with ``blocked_at`` and ``block_reason``."""
+        row = await self._locked(customer_id)
+        now = datetime.now(UTC)
+        await self.repo.update(
+            customer_id,
+            {"status": CustomerStatus.BLOCKED.value, "blocked_at": now, "block_reason": reason},
+        )
+        await outbox.record(
+            self.session, self.tenant, EventType.CUSTOMER_BLOCKED, str(customer_id),
+            {"customer_id": str(customer_id), "reason": reason, "blocked_at": now.isoformat(),
+             "previous_status": row.status},
+        )
+        return await self.get(customer_id)
+
+    async def unblock(self, customer_id: uuid.UUID, reason: str | None) -> CustomerRead:
+        """Back to ACTIVE; ``blocked_at`` and ``block_reason`` are cleared."""
+        await self._locked(customer_id)
+        await self.repo.update(
+            customer_id,
+            {"status": CustomerStatus.ACTIVE.value, "blocked_at": None, "block_reason": None},
+        )
+        await outbox.record(
+            self.session, self.tenant, EventType.CUSTOMER_UNBLOCKED, str(customer_id),
+            {"customer_id": str(customer_id), "reason": reason},
+        )
+        return await self.get(customer_id)
+
+    async def record_interaction(
+        self, customer_id: uuid.UUID, occurred_at: datetime | None, channel: str | None
+    ) -> CustomerRead:
+        """Move ``last_interaction_at`` forward (an older time never moves it back)."""
+        row = await self._locked(customer_id)
+        when = (occurred_at or datetime.now(UTC)).astimezone(UTC)
+        if row.last_interaction_at is not None and row.last_interaction_at >= when:
+            return customer_read(row)
+        await self.repo.update(customer_id, {"last_interaction_at": when})
+        updated = await self.get(customer_id)
+        await outbox.record(
+            self.session, self.tenant, EventType.CUSTOMER_UPDATED, str(customer_id),
+            {"customer": updated.model_dump(mode="json"), "fields_changed": ["last_interaction_at"],
+             "channel": channel},
+        )
+        return updated
+
+    async def _locked(self, customer_id: uuid.UUID) -> Any:
+        row = await self.repo.get(customer_id, for_update=True)
+        if row is None:
+            raise NotFound("customer not found", customer_id=str(customer_id))
+        return row
+
+
+def _dump(body: CustomerFields) -> dict[str, Any]:
+    """Fields the client sent (unset ones absent), enums as values, secrets kept wrapped."""
+    data = body.model_dump(exclude_unset=True, mode="python")
+    for key, value in list(data.items()):
+        if hasattr(value, "value") and isinstance(getattr(value, "value", None), str):
+            data[key] = value.value
+    if "access_token" in body.model_fields_set:
+        data["access_token"] = body.access_token
+    return data

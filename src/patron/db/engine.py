@@ -1,0 +1,41 @@
+"""Engine and session factory.
+
+The application connects with ``DATABASE_URL`` but runs every statement as the
+``patron_app`` role (startup parameter ``role``): a role without BYPASSRLS, so PostgreSQL
+row-level security applies even when the URL names a superuser (ARCHITECTURE.md §6).
+Migrations use :func:`create_admin_engine`, which keeps the URL's own role.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from patron.config import Settings
+from patron.db.urls import async_url
+
+
+def create_app_engine(settings: Settings, url: str) -> AsyncEngine:
+    """The pooled engine that serves requests and jobs, subject to row-level security."""
+    return create_async_engine(
+        async_url(url),
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_pre_ping=False,
+        connect_args={
+            "server_settings": {
+                "role": settings.database_app_role,
+                "application_name": "patron",
+                "jit": "off",
+            },
+        },
+    )
+
+
+def create_admin_engine(url: str) -> AsyncEngine:
+    """A small engine with the URL's own privileges, for migrations and set-up."""
+    return create_async_engine(async_url(url), pool_size=1, max_overflow=0)
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

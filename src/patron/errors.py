@@ -1,0 +1,189 @@
+"""Domain exceptions and the one handler that renders them as RFC 9457 problem details.
+
+Every error a client can see is a :class:`PatronError` (or a subclass declared in a domain
+package), or one of FastAPI's / Starlette's own exceptions which are translated here too.
+The body is ``application/problem+json`` with ``type``, ``title``, ``status``, ``detail``,
+``trace_id`` and, for 422, ``errors: [{"loc", "msg", "type"}]`` (API.md "Conventions").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from patron.kit.jsonutil import dumps
+from patron.ops.tracing import current_trace_id
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("patron.errors")
+
+
+class PatronError(Exception):
+    """Base of every error Patron reports to a client.
+
+    ``status`` is the HTTP status, ``title`` a short constant summary of the problem kind,
+    ``detail`` the occurrence-specific explanation; ``extra`` keys become extension members
+    of the problem object (RFC 9457 §3.2). ``headers`` are added to the HTTP response.
+    """
+
+    status: int = 500
+    title: str = "Internal Server Error"
+    slug: str = "internal"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        if status is not None:
+            self.status = status
+        if title is not None:
+            self.title = title
+        self.detail = detail or self.title
+        self.headers = headers or {}
+        self.extra = extra
+        super().__init__(self.detail)
+
+    def to_problem(self) -> dict[str, Any]:
+        """The problem object (without ``trace_id``, added at render time)."""
+        body: dict[str, Any] = {
+            "type": f"/problems/{self.slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        body.update(self.extra)
+        return body
+
+
+class BadRequest(PatronError):
+    status, title, slug = 400, "Bad Request", "bad-request"
+
+
+class Unauthorized(PatronError):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extra)
+
+
+class Forbidden(PatronError):
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class NotFound(PatronError):
+    status, title, slug = 404, "Not Found", "not-found"
+
+
+class Conflict(PatronError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class PreconditionFailed(PatronError):
+    status, title, slug = 412, "Precondition Failed", "precondition-failed"
+
+
+class PayloadTooLarge(PatronError):
+    status, title, slug = 413, "Content Too Large", "content-too-large"
+
+
+class InvalidInput(PatronError):
+    """422 with an ``errors`` list in the pydantic shape ``{"loc", "msg", "type"}``."""
+
+    status, title, slug = 422, "Unprocessable Content", "validation-error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        loc: Sequence[str | int] = (),
+        type: str = "value_error",  # noqa: A002 - the field is named "type" in the contract
+        errors: list[dict[str, Any]] | None = None,
+        **extra: Any,
+    ) -> None:
+        if errors is None:
+            errors = [{"loc": list(loc), "msg": detail, "type": type}]
+        super().__init__(detail, errors=errors, **extra)
+
+
+class RateLimited(PatronError):
+    status, title, slug = 429, "Too Many Requests", "rate-limited"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+
+class UpstreamError(PatronError):
+    status, title, slug = 502, "Bad Gateway", "upstream-error"
+
+
+def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    """Render a problem object, stamping the current trace id."""
+    problem.setdefault("trace_id", current_trace_id())
+    return Response(
+        content=dumps(problem),
+        status_code=int(problem["status"]),
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic / FastAPI error dicts reduced to ``loc``, ``msg``, ``type`` (JSON-safe)."""
+    out: list[dict[str, Any]] = []
+    for err in errors:
+        loc = [p if isinstance(p, int | str) else str(p) for p in err.get("loc", ())]
+        out.append({"loc": loc, "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))})
+    return out
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Register the single problem+json rendering for every exception kind."""
+
+    async def on_patron(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PatronError)
+        return problem_response(exc.to_problem(), exc.headers)
+
+    async def on_validation(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError | ValidationError)
+        errs = validation_errors(exc.errors())
+        first = errs[0] if errs else {"loc": [], "msg": "invalid input"}
+        where = ".".join(str(p) for p in first["loc"])
+        return problem_response(
+            InvalidInput(f"{where}: {first['msg']}" if where else first["msg"], errors=errs).to_problem()
+        )
+
+    async def on_http(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+        detail = exc.detail if isinstance(exc.detail, str) else phrase
+        problem = {
+            "type": f"/problems/{phrase.lower().replace(' ', '-')}",
+            "title": phrase,
+            "status": status,
+            "detail": detail,
+        }
+        return problem_response(problem, dict(exc.headers or {}))
+
+    async def on_unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unhandled_error", error_type=type(exc).__name__)
+        return problem_response(PatronError("An unexpected error occurred.").to_problem())
+
+    app.add_exception_handler(PatronError, on_patron)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(ValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,1 @@
+"""Domain events: types, CloudEvents envelopes and the transactional outbox."""

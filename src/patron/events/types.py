@@ -1,0 +1,31 @@
+"""Event types (ARCHITECTURE.md §5) and the shape of their ``data``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    CUSTOMER_CREATED = "customer.created"
+    CUSTOMER_UPDATED = "customer.updated"
+    CUSTOMER_DELETED = "customer.deleted"
+    CUSTOMER_ERASED = "customer.erased"
+    CUSTOMER_BLOCKED = "customer.blocked"
+    CUSTOMER_UNBLOCKED = "customer.unblocked"
+    CUSTOMER_MERGED = "customer.merged"
+    CUSTOMER_TAGGED = "customer.tagged"
+    CUSTOMER_UNTAGGED = "customer.untagged"
+    CUSTOMER_NOTE_ADDED = "customer.note_added"
+    CUSTOMER_SEGMENT_ENTERED = "customer.segment_entered"
+    CUSTOMER_SEGMENT_EXITED = "customer.segment_exited"
+    CUSTOMER_ORDER_RECORDED = "customer.order_recorded"
+    CUSTOMER_CONSENT_CHANGED = "customer.consent_changed"
+
+
+# data shapes, by type:
+#   customer.created   {"customer": <CustomerRead without secrets>}
+#   customer.updated   {"customer": <CustomerRead>, "fields_changed": [field, ...]}
+#   customer.deleted   {"customer_id": id, "deleted_at": time}
+#   customer.blocked   {"customer_id": id, "reason": str | null, "blocked_at": time}
+#   customer.unblocked {"customer_id": id, "reason": str | null}
+#   customer.merged    {"survivor_id": id, "source_id": id, "merge_id": id, "moved": {...}}

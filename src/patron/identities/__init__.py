@@ -1,0 +1,1 @@
+"""Identity resolution: the ways a customer is recognised, and who holds each one."""

@@ -1,0 +1,116 @@
+"""Queries on ``customer_identities``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import and_, delete, func, insert, or_, select, text, tuple_, update
+
+from patron.identities.schemas import IdentityKey, IdentityKind
+from patron.kit.repository import TenantScopedRepository
+from patron.models import CustomerIdentity
+
+_LOCK_SQL = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+    "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k"
+)
+
+
+class IdentityRepository(TenantScopedRepository[CustomerIdentity]):
+    model = CustomerIdentity
+
+    async def lock(self, keys: Iterable[IdentityKey]) -> None:
+        """Transaction-scoped advisory locks on identity keys, taken in sorted order so two
+        concurrent upserts of the same identity serialise instead of both creating."""
+        names = sorted({f"{self.tenant}\x1f{k.kind}\x1f{k.namespace}\x1f{k.value}" for k in keys})
+        if names:
+            await self.session.execute(_LOCK_SQL, {"keys": names})
+
+    async def holders(self, keys: Iterable[IdentityKey]) -> dict[IdentityKey, uuid.UUID]:
+        """Live holder of each key that has one."""
+        wanted = list(set(keys))
+        if not wanted:
+            return {}
+        m = CustomerIdentity
+        stmt = self.select(m.kind, m.namespace, m.value, m.customer_id).where(
+            m.released_at.is_(None),
+            tuple_(m.kind, m.namespace, m.value).in_([tuple(k) for k in wanted]),
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return {IdentityKey(IdentityKind(r.kind), r.namespace, r.value): r.customer_id for r in rows}
+
+    async def of_customer(self, customer_id: uuid.UUID) -> set[IdentityKey]:
+        """Live identities of one customer."""
+        m = CustomerIdentity
+        stmt = self.select(m.kind, m.namespace, m.value).where(
+            m.customer_id == customer_id, m.released_at.is_(None)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return {IdentityKey(IdentityKind(r.kind), r.namespace, r.value) for r in rows}
+
+    async def add(self, customer_id: uuid.UUID, keys: Iterable[IdentityKey]) -> None:  # type: ignore[override]
+        rows = [
+            self.stamp({"customer_id": customer_id, "kind": str(k.kind), "namespace": k.namespace, "value": k.value})
+            for k in keys
+        ]
+        if rows:
+            await self.session.execute(insert(CustomerIdentity), rows)
+
+    async def remove(self, customer_id: uuid.UUID, keys: Iterable[IdentityKey]) -> None:
+        """Delete identities a customer no longer has (a changed email, say)."""
+        wanted = [tuple(k) for k in keys]
+        if not wanted:
+            return
+        m = CustomerIdentity
+        await self.session.execute(
+            self.scoped(
+                delete(m).where(
+                    m.customer_id == customer_id,
+                    m.released_at.is_(None),
+                    tuple_(m.kind, m.namespace, m.value).in_(wanted),
+                )
+            )
+        )
+
+    async def release_all(self, customer_id: uuid.UUID) -> None:
+        """Release every live identity of a deleted or merged-away customer."""
+        m = CustomerIdentity
+        await self.session.execute(
+            self.scoped(
+                update(m)
+                .where(m.customer_id == customer_id, m.released_at.is_(None))
+                .values(released_at=func.now())
+            )
+        )
+
+    async def move(self, source_id: uuid.UUID, survivor_id: uuid.UUID, keys: Iterable[IdentityKey]) -> None:
+        """Re-point live identities from ``source_id`` to ``survivor_id`` (merge)."""
+        wanted = [tuple(k) for k in keys]
+        if not wanted:
+            return
+        m = CustomerIdentity
+        await self.session.execute(
+            self.scoped(
+                update(m)
+                .where(
+                    m.customer_id == source_id,
+                    m.released_at.is_(None),
+                    tuple_(m.kind, m.namespace, m.value).in_(wanted),
+                )
+                .values(customer_id=survivor_id)
+            )
+        )
+
+    async def find_by_psid(self, psid: str, app_id: str | None) -> list[uuid.UUID]:
+        """Live customers holding ``psid`` as a PSID or IGSID (in ``app_id`` if given)."""
+        m = CustomerIdentity
+        cond = and_(
+            m.released_at.is_(None),
+            or_(m.kind == IdentityKind.PSID.value, m.kind == IdentityKind.IGSID.value),
+            m.value == psid,
+        )
+        if app_id is not None:
+            cond = and_(cond, m.namespace == app_id)
+        rows = (await self.session.execute(self.select(m.customer_id).where(cond).distinct())).all()
+        return [r.customer_id for r in rows]

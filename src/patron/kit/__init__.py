@@ -1,0 +1,1 @@
+"""Small shared building blocks: crypto, ids, pagination, repositories, validation."""

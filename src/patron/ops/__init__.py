@@ -1,0 +1,1 @@
+"""Operations: tracing ids, health and readiness, Prometheus metrics."""

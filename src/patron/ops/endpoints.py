@@ -1,0 +1,55 @@
+"""Health, readiness and metrics endpoints (ARCHITECTURE.md §7). No authentication."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from patron.kit.jsonutil import dumps
+from patron.ops.metrics import REGISTRY
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", summary="Liveness")
+@router.get("/healthcheck", summary="Liveness (alias)")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _check_database(request: Request) -> None:
+    async with request.app.state.ctx.db.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+async def _check_redis(request: Request) -> None:
+    ok = await request.app.state.ctx.rate_limiter.ping()
+    if not ok:
+        raise RuntimeError("redis did not answer")
+
+
+@router.get("/ready", summary="Readiness: database, and Redis when configured")
+async def ready(request: Request) -> Response:
+    checks: dict[str, Any] = {}
+    probes = {"database": _check_database}
+    if request.app.state.ctx.settings.redis_url:
+        probes["redis"] = _check_redis
+    healthy = True
+    for name, probe in probes.items():
+        try:
+            await asyncio.wait_for(probe(request), timeout=2.0)
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            checks[name] = f"error: {type(exc).__name__}"
+            healthy = False
+    body = {"status": "ready" if healthy else "unavailable", "checks": checks}
+    return Response(dumps(body), status_code=200 if healthy else 503, media_type="application/json")
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,99 @@
+"""ASGI middleware: trace ids, access log and metrics, idempotent-response capture.
+
+Written as plain ASGI (not ``BaseHTTPMiddleware``) to stay cheap on the hot path and to
+keep streaming responses intact.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from patron.idempotency.service import PendingKey, finish_idempotent_request
+from patron.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from patron.ops.tracing import set_trace_id, trace_id_from_headers
+
+log = structlog.get_logger("patron.http")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestContextMiddleware:
+    """Sets the trace id, echoes ``X-Trace-Id``, records metrics and one access log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        trace_id = trace_id_from_headers(_header(scope, b"x-trace-id"), _header(scope, b"traceparent"))
+        set_trace_id(trace_id)
+        structlog.contextvars.bind_contextvars(trace_id=trace_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_trace(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-trace-id", trace_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_trace)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            HTTP_LATENCY.labels(method, template).observe(elapsed)
+            if template not in {"/metrics", "/health", "/healthcheck"}:
+                log.info(
+                    "request",
+                    method=method,
+                    path=scope.get("path"),
+                    route=template,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+            structlog.contextvars.unbind_contextvars("trace_id")
+
+
+class IdempotencyMiddleware:
+    """Stores the first response of a POST that claimed an ``Idempotency-Key``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST" or _header(scope, b"idempotency-key") is None:
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        body = bytearray()
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        pending = scope.get("state", {}).get("idempotency")
+        if isinstance(pending, PendingKey) and start:
+            ctx = scope["app"].state.ctx
+            await finish_idempotent_request(ctx.db, pending, start["status"], start.get("headers", []), bytes(body))
