@@ -7,6 +7,7 @@ rows and nothing needs truncating. Writes go through the app's real units of wor
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import uuid
@@ -129,7 +130,11 @@ async def admin_engine(database_url: str) -> AsyncIterator[Any]:
 @pytest.fixture(scope="session")
 async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """A superuser pool for assertions on rows (bypasses row-level security)."""
-    pool = await asyncpg.create_pool(libpq_dsn(database_url), min_size=1, max_size=4)
+    async def init(conn: asyncpg.Connection) -> None:
+        for name in ("json", "jsonb"):
+            await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+    pool = await asyncpg.create_pool(libpq_dsn(database_url), min_size=1, max_size=4, init=init)
     yield pool
     await pool.close()
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 import uuid
 
-from sqlalchemy import ColumnElement, exists, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, exists, func, literal, literal_column, or_, select, tuple_
 
 from patron.customers.repository import C, S, CustomerRepository
 from patron.customers.schemas import CustomerPage, CustomerStatus, CustomerType, Platform
@@ -35,17 +35,16 @@ class SortOrder(StrEnum):
     DESC = "desc"
 
 
-_MIN_TIME = datetime.min.replace(tzinfo=UTC)
-
-# Sort keys with NULLs folded to a sentinel, so keyset comparison is total.
+# Sort keys. NULLs sort last in both directions (customers without a last name come after
+# those with one); total_spent counts a customer without orders as 0.
 _SORT_EXPR: dict[SortBy, Any] = {
     SortBy.CREATED_AT: C.created_at,
     SortBy.UPDATED_AT: C.updated_at,
-    SortBy.LAST_NAME: func.coalesce(C.last_name, ""),
-    SortBy.EMAIL: func.coalesce(C.email, ""),
-    SortBy.LAST_INTERACTION_AT: func.coalesce(C.last_interaction_at, literal(_MIN_TIME)),
+    SortBy.LAST_NAME: C.last_name,
+    SortBy.EMAIL: C.email,
+    SortBy.LAST_INTERACTION_AT: C.last_interaction_at,
     SortBy.TOTAL_SPENT: func.coalesce(S.total_spent, 0),
-    SortBy.LAST_ORDER_DATE: func.coalesce(S.last_order_date, literal(date.min)),
+    SortBy.LAST_ORDER_DATE: S.last_order_date,
 }
 
 
@@ -127,7 +126,17 @@ def build_filters(query: CustomerQuery, default_region: str) -> list[ColumnEleme
     return filters
 
 
+def _after(expr: Any, value: Any, last_id: uuid.UUID, *, desc: bool) -> ColumnElement[bool]:
+    """Rows after ``(value, last_id)`` in the order ``expr`` (NULLs last), ``id``."""
+    if value is None:
+        return and_(expr.is_(None), C.id < last_id if desc else C.id > last_id)
+    pair, bound = tuple_(expr, C.id), tuple_(literal(value), literal(last_id))
+    return or_(and_(expr.is_not(None), pair < bound if desc else pair > bound), expr.is_(None))
+
+
 def _cursor_value(sort_by: SortBy, raw: Any) -> Any:
+    if raw is None:
+        return None
     if sort_by in {SortBy.CREATED_AT, SortBy.UPDATED_AT, SortBy.LAST_INTERACTION_AT}:
         return datetime.fromisoformat(raw)
     if sort_by is SortBy.TOTAL_SPENT:
@@ -142,7 +151,10 @@ async def list_customers(repo: CustomerRepository, query: CustomerQuery, default
     filters = build_filters(query, default_region)
     expr = _SORT_EXPR[query.sort_by]
     desc = query.sort_order is SortOrder.DESC
-    order = [expr.desc(), C.id.desc()] if desc else [expr.asc(), C.id.asc()]
+    if desc:
+        order = [expr.desc().nulls_last(), C.id.desc()]
+    else:
+        order = [expr.asc().nulls_last(), C.id.asc()]
     keyset = None
     offset = (query.page - 1) * query.page_size
     if query.cursor:
@@ -154,8 +166,7 @@ async def list_customers(repo: CustomerRepository, query: CustomerQuery, default
             last_id = uuid.UUID(str(payload["i"]))
         except (KeyError, ValueError, TypeError) as exc:
             raise InvalidInput("cursor is not valid", loc=["query", "cursor"]) from exc
-        pair = tuple_(expr, C.id)
-        keyset = pair < tuple_(literal(value), literal(last_id)) if desc else pair > tuple_(literal(value), literal(last_id))
+        keyset = _after(expr, value, last_id, desc=desc)
         offset = 0
     rows = await repo.page(filters, order, keyset=keyset, limit=query.page_size + 1, offset=offset)
     has_more = len(rows) > query.page_size
@@ -179,20 +190,17 @@ async def list_customers(repo: CustomerRepository, query: CustomerQuery, default
 
 
 def _row_sort_value(sort_by: SortBy, row: Any) -> Any:
-    match sort_by:
-        case SortBy.CREATED_AT:
-            return row.created_at.isoformat()
-        case SortBy.UPDATED_AT:
-            return row.updated_at.isoformat()
-        case SortBy.LAST_NAME:
-            return row.last_name or ""
-        case SortBy.EMAIL:
-            return row.email or ""
-        case SortBy.LAST_INTERACTION_AT:
-            return (row.last_interaction_at or _MIN_TIME).isoformat()
-        case SortBy.TOTAL_SPENT:
-            return str(row.stats_total_spent or 0)
-        case SortBy.LAST_ORDER_DATE:
-            return (row.stats_last_order_date or date.min).isoformat()
-    return None  # pragma: no cover
-
+    value = {
+        SortBy.CREATED_AT: row.created_at,
+        SortBy.UPDATED_AT: row.updated_at,
+        SortBy.LAST_NAME: row.last_name,
+        SortBy.EMAIL: row.email,
+        SortBy.LAST_INTERACTION_AT: row.last_interaction_at,
+        SortBy.TOTAL_SPENT: row.stats_total_spent or 0,
+        SortBy.LAST_ORDER_DATE: row.stats_last_order_date,
+    }[sort_by]
+    if value is None:
+        return None
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
