@@ -7,9 +7,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from patron.customers.endpoints import router as customers_router
+from patron.errors import PROBLEM_RESPONSES
 from patron.ops.endpoints import router as ops_router
 
-api_router = APIRouter(prefix="/api/v1")
+api_router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
 api_router.include_router(customers_router)
 
 public_router = APIRouter()

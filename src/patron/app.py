@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     if context is not None:
         app.state.ctx = context
+        POOL.pool = context.db.engine.pool
     install_handlers(app)
     app.add_exception_handler(IdempotentReplay, _on_replay)
     app.add_exception_handler(DBAPIError, _on_database_error)

@@ -16,7 +16,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patron.kit.jsonutil import dumps
@@ -129,6 +129,76 @@ class UpstreamError(PatronError):
     status, title, slug = 502, "Bad Gateway", "upstream-error"
 
 
+class ValidationIssue(BaseModel):
+    """One entry of a 422 problem's ``errors``."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error (RFC 9457); extension members such as
+    ``conflicting_customer_id`` or ``retry_after`` may follow."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    trace_id: str
+
+
+class ValidationProblem(ProblemDetails):
+    """A 422 problem: ``errors`` names every invalid input."""
+
+    errors: list[ValidationIssue]
+
+
+# Errors any tenant route may answer (API.md "Conventions"), declared once on the API router.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ProblemDetails, "description": "No tenant, or a body that is not valid JSON"},
+    401: {"model": ProblemDetails, "description": "Missing or invalid credentials"},
+    403: {"model": ProblemDetails, "description": "Role not allowed, or another tenant named"},
+    404: {"model": ProblemDetails, "description": "No such object in this tenant"},
+    409: {"model": ProblemDetails, "description": "Identity held by another customer"},
+    412: {"model": ProblemDetails, "description": "If-Match does not match the current ETag"},
+    422: {"model": ValidationProblem, "description": "Invalid input"},
+    429: {"model": ProblemDetails, "description": "Rate limited; see Retry-After"},
+}
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Make an OpenAPI document say what the handlers do: errors are problem+json.
+
+    Every 4xx/5xx response documented as JSON, or without content, is documented as
+    ``application/problem+json`` with the :class:`ProblemDetails` (422:
+    :class:`ValidationProblem`) schema. Other media types are left as declared.
+    """
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    ref_template = "#/components/schemas/{model}"
+    for model in (ProblemDetails, ValidationProblem):
+        found = model.model_json_schema(ref_template=ref_template)
+        schemas.update(found.pop("$defs", {}))
+        schemas[model.__name__] = found
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for code, response in operation.get("responses", {}).items():
+                if not (code[0] in "45" and isinstance(response, dict)):
+                    continue
+                content = response.get("content") or {}
+                if set(content) - {"application/json"}:
+                    continue
+                name = "ValidationProblem" if code == "422" else "ProblemDetails"
+                response["content"] = {
+                    PROBLEM_JSON: {"schema": {"$ref": ref_template.format(model=name)}}
+                }
+    return openapi
+
+
 def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     """Render a problem object, stamping the current trace id."""
     problem.setdefault("trace_id", current_trace_id())
@@ -150,7 +220,8 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def install_handlers(app: FastAPI) -> None:
-    """Register the single problem+json rendering for every exception kind."""
+    """Register the single problem+json rendering for every exception kind, and say so in
+    the OpenAPI document (:func:`document_problems`)."""
 
     async def on_patron(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, PatronError)
@@ -187,3 +258,13 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+    # ...and document that rendering in /openapi.json.
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -427,30 +427,6 @@ async def test_concurrent_creates_with_one_email_give_one_201(
     assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 1
 
 
-# -- rate limit --------------------------------------------------------------------------
-
-
-async def test_patch_rate_limit_in_memory(
-    app_ctx: Any, settings: Any, api_key_headers: ApiKeyFactory, tenant: str
-) -> None:
-    from patron.app import create_app
-    from patron.kit.ratelimit import RateLimiter
-
-    limited = settings.model_copy(update={"customer_patch_rate": "2/minute"})
-    ctx = type(app_ctx)(**{**app_ctx.__dict__, "settings": limited, "rate_limiter": RateLimiter(None)})
-    app = create_app(limited, context=ctx)
-    headers = await api_key_headers(Role.ADMIN, tenant)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        customer = await create_customer(c, headers, first_name="A")
-        url = f"{BASE}/{customer['id']}"
-        codes = [(await c.patch(url, json={"first_name": f"N{i}"}, headers=headers)).status_code for i in range(3)]
-        assert codes == [200, 200, 429]
-        last = await c.patch(url, json={"first_name": "Z"}, headers=headers)
-        assert last.status_code == 429
-        assert int(last.headers["retry-after"]) >= 1
-        assert (await c.get(url, headers=headers)).json()["first_name"] == "N1"
-
-
 # -- customer role -----------------------------------------------------------------------
 
 

@@ -47,6 +47,9 @@ CREATE_DEFAULTS: dict[str, Any] = {
     "attributes": {},
     "preferences": {},
 }
+# Columns that cannot be NULL: ``null`` empties a collection and is refused for a scalar.
+CLEARED_TO_EMPTY = ("external_ids", "tags", "attributes", "preferences")
+NOT_NULLABLE = ("status", "customer_type", "marketing_opt_in")
 
 
 @dataclass
@@ -87,9 +90,17 @@ class CustomerService:
     # -- writing -----------------------------------------------------------------------
 
     def _normalise(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Field values as stored: phone in E.164, access token encrypted."""
+        """Field values as stored: phone in E.164, access token encrypted, no NULL where the
+        column has none (422 for a null status, customer_type or marketing_opt_in)."""
         out = dict(fields)
         out.pop("tenant_id", None)
+        for key in CLEARED_TO_EMPTY:
+            if key in out and out[key] is None:
+                out[key] = type(CREATE_DEFAULTS[key])()
+        refused = [key for key in NOT_NULLABLE if key in out and out[key] is None]
+        if refused:
+            errors = [{"loc": ["body", k], "msg": "may not be null", "type": "value_error"} for k in refused]
+            raise InvalidInput(f"{refused[0]} may not be null", errors=errors)
         if out.get("phone") is not None:
             try:
                 out["phone"] = normalize_phone(out["phone"], self.settings.default_phone_region)

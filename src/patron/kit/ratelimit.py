@@ -19,7 +19,9 @@ from patron.errors import RateLimited
 def _storage(redis_url: str | None) -> Storage:
     if redis_url:
         scheme, sep, rest = redis_url.partition("://")
-        return RedisStorage(f"async+{scheme}{sep}{rest}", key_prefix="patron:ratelimit")
+        return RedisStorage(
+            f"async+{scheme}{sep}{rest}", implementation="redispy", key_prefix="patron:ratelimit"
+        )
     return MemoryStorage()
 
 

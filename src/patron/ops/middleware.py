@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import structlog
+from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patron.idempotency.service import PendingKey, finish_idempotent_request
@@ -31,6 +32,20 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._templates: dict[int, str] | None = None
+
+    def _template(self, scope: Scope) -> str:
+        """The matched route's full path template (``/api/v1/customers/{customer_id}``)."""
+        route = scope.get("route")
+        if route is None:
+            return "unmatched"
+        if self._templates is None:
+            # Routers included with a prefix keep their own relative path on the route object;
+            # FastAPI's route contexts know the full one.
+            self._templates = {
+                id(rc.original_route): rc.path for rc in iter_route_contexts(scope["app"].routes) if rc.path
+            }
+        return self._templates.get(id(route)) or getattr(route, "path", "unmatched")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,8 +70,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_trace)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = self._template(scope)
             method = scope.get("method", "")
             HTTP_REQUESTS.labels(method, template, str(status)).inc()
             HTTP_LATENCY.labels(method, template).observe(elapsed)

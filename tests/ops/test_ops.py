@@ -1,0 +1,96 @@
+"""Health, readiness, metrics, problem details for unknown routes, trace ids, logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import httpx
+
+from patron.logging import json_formatter
+
+from tests.conftest import create_customer
+
+
+async def test_health_and_alias(client: httpx.AsyncClient) -> None:
+    for path in ("/health", "/healthcheck"):
+        response = await client.get(path)
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+
+
+async def test_ready_checks_database(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"]["database"] == "ok"
+
+
+async def test_metrics_by_route_template(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    customer = await create_customer(client, admin, first_name="M")
+    await client.get(f"/api/v1/customers/{customer['id']}", headers=admin)
+    text = (await client.get("/metrics")).text
+    assert 'patron_http_requests_total{method="GET",route="/api/v1/customers/{customer_id}",status="200"}' in text
+    assert "patron_http_request_duration_seconds_bucket" in text
+    assert "patron_db_pool_size" in text
+    assert customer["id"] not in text
+
+
+async def test_unknown_route_and_method_are_problem_json(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    missing = await client.get("/api/v1/nothing-here", headers=admin)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["status"] == 404
+    wrong = await client.put("/health")
+    assert wrong.status_code == 405
+    assert wrong.headers["content-type"] == "application/problem+json"
+    assert wrong.json()["title"] == "Method Not Allowed"
+
+
+async def test_trace_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health", headers={"X-Trace-Id": "abc-123"})
+    assert response.headers["x-trace-id"] == "abc-123"
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    response = await client.get("/health", headers={"traceparent": parent})
+    assert response.headers["x-trace-id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    made = (await client.get("/health")).headers["x-trace-id"]
+    assert len(made) == 32
+
+
+async def test_outbox_event_carries_request_trace_id(client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db) -> None:
+    await client.post("/api/v1/customers", json={"first_name": "T"}, headers={**admin, "X-Trace-Id": "trace-xyz"})
+    assert await db.fetchval("SELECT trace_id FROM outbox_events WHERE tenant_id = $1", tenant) == "trace-xyz"
+
+
+async def test_logs_are_json_with_trace_id_and_no_secrets(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(json_formatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        await client.post(
+            "/api/v1/customers",
+            json={"first_name": "L", "access_token": "EAAB-never-log-me"},
+            headers={**admin, "X-Trace-Id": "log-trace"},
+        )
+    finally:
+        root.setLevel(logging.WARNING)
+        root.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    request_lines = [line for line in lines if line.get("trace_id") == "log-trace"]
+    assert request_lines, lines
+    entry = next(line for line in request_lines if line["message"] == "request")
+    assert {"timestamp", "level", "service_name", "trace_id", "message"} <= entry.keys()
+    assert entry["service_name"] == "patron"
+    assert entry["route"] == "/api/v1/customers"
+    assert "EAAB-never-log-me" not in json.dumps(lines)
+    assert admin["X-API-Key"] not in json.dumps(lines)
+
+
+async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert "/api/v1/customers/upsert" in spec["paths"]
+    assert (await client.get("/docs")).status_code == 200
+    assert (await client.get("/redoc")).status_code == 200
