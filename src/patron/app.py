@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from fastapi import FastAPI, Request
@@ -32,7 +32,11 @@ choose a tenant with `X-Tenant-Id`. Errors are RFC 9457 problem details.
 """
 
 
-def create_app(settings: Settings | None = None, database_url: str | None = None, context: AppContext | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    database_url: str | None = None,
+    context: AppContext | None = None,
+) -> FastAPI:
     """Build the app. ``context`` (tests) or ``settings`` + ``database_url`` (servers).
 
     The database must already be migrated; ``patron serve`` does that before calling this.
@@ -83,7 +87,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
 
 async def _on_replay(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, IdempotentReplay)
+    exc = cast(IdempotentReplay, exc)
     return Response(
         content=exc.body,
         status_code=exc.status,
@@ -93,11 +97,17 @@ async def _on_replay(_: Request, exc: Exception) -> Response:
 
 async def _on_database_error(_: Request, exc: Exception) -> Response:
     """Database errors caused by input (SQLSTATE class 22, 23505) are the client's; the rest 500."""
-    assert isinstance(exc, DBAPIError)
-    sqlstate: Any = getattr(exc.orig, "sqlstate", None) or getattr(getattr(exc.orig, "__cause__", None), "sqlstate", None)
+    exc = cast(DBAPIError, exc)
+    sqlstate: Any = getattr(exc.orig, "sqlstate", None) or getattr(
+        getattr(exc.orig, "__cause__", None), "sqlstate", None
+    )
     if sqlstate == "23505":
         return problem_response(Conflict("a unique value is already in use").to_problem())
     if isinstance(sqlstate, str) and sqlstate.startswith("22"):
-        return problem_response(InvalidInput("a value cannot be stored (invalid characters or out of range)").to_problem())
+        return problem_response(
+            InvalidInput(
+                "a value cannot be stored (invalid characters or out of range)"
+            ).to_problem()
+        )
     log.error("database_error", sqlstate=sqlstate, error_type=type(exc.orig).__name__)
     return problem_response(PatronError("An unexpected database error occurred.").to_problem())

@@ -40,7 +40,9 @@ async def _bootstrap_key(url: str) -> str | None:
         async with create_sessionmaker(engine)() as session, session.begin():
             if await count_api_keys(session):
                 return None
-            return (await create_api_key(session, tenant_id=None, role=Role.ADMIN, name="bootstrap")).secret
+            return (
+                await create_api_key(session, tenant_id=None, role=Role.ADMIN, name="bootstrap")
+            ).secret
     finally:
         await engine.dispose()
 
@@ -52,20 +54,26 @@ def _serve(host: str | None, port: int | None) -> None:
     secret = asyncio.run(_bootstrap_key(url))
     bind_host, bind_port = host or settings.host, port or settings.port
     if secret:
-        console.print("[bold]First start: a platform admin API key was created. It is shown once:[/bold]")
+        console.print(
+            "[bold]First start: a platform admin API key was created. It is shown once:[/bold]"
+        )
         console.print(f"  {secret}")
         console.print(
             f"  curl -H 'X-API-Key: {secret}' -H 'X-Tenant-Id: demo' "
             f"http://{bind_host}:{bind_port}/api/v1/customers"
         )
-    from patron.app import create_app  # noqa: PLC0415 - import after logging-free start-up
+    from patron.app import create_app
 
-    uvicorn.run(create_app(settings, url), host=bind_host, port=bind_port, log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings, url), host=bind_host, port=bind_port, log_config=None, access_log=False
+    )
 
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default HOST or 127.0.0.1)")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default HOST or 127.0.0.1)")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port (default PORT or 8007)")] = None,
 ) -> None:
     """Run everything in one process; starts the embedded PostgreSQL without DATABASE_URL."""
@@ -91,7 +99,9 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 @apikey_app.command("create")
 def apikey_create(
     role: Annotated[Role, typer.Option(help="Role of the key")],
-    tenant: Annotated[str | None, typer.Option(help="Tenant the key is bound to; omit for a platform key")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant the key is bound to; omit for a platform key")
+    ] = None,
     name: Annotated[str, typer.Option(help="A label for the key")] = "cli",
 ) -> None:
     """Create an API key and print it (shown once, stored only as a hash)."""

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development-only defaults. `Settings` refuses them when PATRON_ENV is not "development".
-DEV_SECRET_KEY = "dev-secret-key-change-me-dev-secret-key"
+DEV_SECRET_KEY = "dev-secret-key-change-me-dev-secret-key"  # noqa: S105 - refused in production
 DEV_ENCRYPTION_KEYS = "dev1:" + base64.b64encode(b"patron-dev-only-encryption-key!!").decode()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from fastapi import FastAPI, Request
@@ -109,7 +109,7 @@ class InvalidInput(PatronError):
         detail: str,
         *,
         loc: Sequence[str | int] = (),
-        type: str = "value_error",  # noqa: A002 - the field is named "type" in the contract
+        type: str = "value_error",
         errors: list[dict[str, Any]] | None = None,
         **extra: Any,
     ) -> None:
@@ -224,20 +224,19 @@ def install_handlers(app: FastAPI) -> None:
     the OpenAPI document (:func:`document_problems`)."""
 
     async def on_patron(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, PatronError)
+        exc = cast(PatronError, exc)
         return problem_response(exc.to_problem(), exc.headers)
 
     async def on_validation(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError | ValidationError)
+        exc = cast(RequestValidationError | ValidationError, exc)
         errs = validation_errors(exc.errors())
-        first = errs[0] if errs else {"loc": [], "msg": "invalid input"}
-        where = ".".join(str(p) for p in first["loc"])
-        return problem_response(
-            InvalidInput(f"{where}: {first['msg']}" if where else first["msg"], errors=errs).to_problem()
-        )
+        msg = str(errs[0]["msg"]) if errs else "invalid input"
+        where = ".".join(str(p) for p in errs[0]["loc"]) if errs else ""
+        detail = f"{where}: {msg}" if where else msg
+        return problem_response(InvalidInput(detail, errors=errs).to_problem())
 
     async def on_http(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
+        exc = cast(StarletteHTTPException, exc)
         status = exc.status_code
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
         detail = exc.detail if isinstance(exc.detail, str) else phrase

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -19,7 +20,7 @@ SERVICE_NAME = "patron"
 _SECRET_MARKERS = ("token", "secret", "password", "api_key", "authorization", "credential")
 
 
-def _add_service(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _add_service(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event["service_name"] = SERVICE_NAME
     trace = _trace_id.get()
     if trace is not None:
@@ -27,14 +28,14 @@ def _add_service(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
         if any(marker in key.lower() for marker in _SECRET_MARKERS):
             event[key] = "[redacted]"
     return event
 
 
-def _rename_event(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _rename_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event["message"] = event.pop("event", "")
     return event
 

@@ -47,7 +47,9 @@ async def create_api_key(
         raise InvalidInput("tenant id is malformed", loc=["tenant"])
     prefix = secrets.token_hex(4)
     secret = f"{_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    row = ApiKey(tenant_id=tenant_id, name=name, prefix=prefix, key_hash=hash_key(secret), role=role)
+    row = ApiKey(
+        tenant_id=tenant_id, name=name, prefix=prefix, key_hash=hash_key(secret), role=role
+    )
     session.add(row)
     await session.flush()
     return CreatedKey(id=str(row.id), secret=secret, tenant_id=tenant_id, role=role)
@@ -65,7 +67,9 @@ async def revoke_api_key(session: AsyncSession, key_id: str) -> bool:
 
 async def count_api_keys(session: AsyncSession) -> int:
     """Number of live keys (used to decide whether to bootstrap a first admin key)."""
-    result = await session.execute(select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None)))
+    result = await session.execute(
+        select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))
+    )
     return int(result.scalar_one())
 
 

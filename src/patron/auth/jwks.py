@@ -81,7 +81,10 @@ class JwksVerifier:
         if not isinstance(kid, str) or header.get("alg") not in ALGORITHMS:
             raise Unauthorized("token must carry a kid and use RS256 or ES256")
         key = await self._key_for(kid)
-        options: dict[str, Any] = {"require": ["exp", "sub"], "verify_aud": self.audience is not None}
+        options: jwt.types.Options = {
+            "require": ["exp", "sub"],
+            "verify_aud": self.audience is not None,
+        }
         try:
             claims = jwt.decode(
                 token,

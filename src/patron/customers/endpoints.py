@@ -42,7 +42,17 @@ READERS = Scope(ADMIN, MANAGER, AGENT, SERVICE)
 
 # What a customer may change about themselves through PATCH.
 CUSTOMER_EDITABLE = frozenset(
-    {"email", "phone", "first_name", "last_name", "gender", "birth_date", "locale", "timezone", "preferences"}
+    {
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "gender",
+        "birth_date",
+        "locale",
+        "timezone",
+        "preferences",
+    }
 )
 
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="ETag from a previous read")]
@@ -58,7 +68,9 @@ def service(ctx: RequestContext) -> CustomerService:
     )
 
 
-def customer_response(customer: CustomerRead, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+def customer_response(
+    customer: CustomerRead, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """The customer object itself, with its ETag."""
     return Response(
         content=dumps(customer.model_dump(mode="json")),
@@ -92,7 +104,9 @@ async def create_customer(
 @router.get("", response_model=CustomerPage, summary="List and search customers")
 async def list_customers(
     ctx: Annotated[RequestContext, Depends(READERS, scope="function")],
-    q: Annotated[str | None, Query(max_length=200, description="Substring of name, email, phone or PSID")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Substring of name, email, phone or PSID")
+    ] = None,
     search: Annotated[str | None, Query(max_length=200, include_in_schema=False)] = None,
     query: Annotated[str | None, Query(max_length=200, include_in_schema=False)] = None,
     email: Annotated[str | None, Query(max_length=320)] = None,
@@ -131,14 +145,23 @@ async def list_customers(
         sort_by=sort_by,
         sort_order=sort_order,
     )
-    return await listing.list_customers(service(ctx).repo, spec, ctx.app.settings.default_phone_region)
+    return await listing.list_customers(
+        service(ctx).repo, spec, ctx.app.settings.default_phone_region
+    )
 
 
 def _upsert_query_parameters() -> list[dict[str, Any]]:
     """OpenAPI description of the query-parameter form of upsert (scalar fields only)."""
     params = []
     for name, info in CustomerUpsert.model_fields.items():
-        if name in {"external_ids", "tags", "attributes", "preferences", "access_token", "tenant_id"}:
+        if name in {
+            "external_ids",
+            "tags",
+            "attributes",
+            "preferences",
+            "access_token",
+            "tenant_id",
+        }:
             continue
         schema: dict[str, Any] = {"type": "string"}
         if info.annotation is not None and "bool" in str(info.annotation):
@@ -164,10 +187,16 @@ async def upsert_customer(
     ctx: Annotated[RequestContext, Depends(Scope(ADMIN, SERVICE), scope="function")],
     body: CustomerUpsert | None = None,
 ) -> Response:
-    fields: dict[str, Any] = {k: v for k, v in request.query_params.items() if k not in {"tenant_id"}}
+    fields: dict[str, Any] = {
+        k: v for k, v in request.query_params.items() if k not in {"tenant_id"}
+    }
     if body is not None:
         fields.update(body.model_dump(exclude_unset=True, by_alias=False))
-    if body is not None and "access_token" in body.model_fields_set and body.access_token is not None:
+    if (
+        body is not None
+        and "access_token" in body.model_fields_set
+        and body.access_token is not None
+    ):
         fields["access_token"] = body.access_token.get_secret_value()
     try:
         merged = CustomerUpsert.model_validate(fields)
@@ -182,7 +211,12 @@ async def upsert_customer(
     headers = {"ETag": etag_for(customer.version)}
     if created:
         headers["Location"] = _location(request, customer.id)
-    return Response(dumps(payload), status_code=201 if created else 200, media_type="application/json", headers=headers)
+    return Response(
+        dumps(payload),
+        status_code=201 if created else 200,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 @router.get("/psid/{psid}", response_model=CustomerRead, summary="Read a customer by PSID or IGSID")
@@ -197,7 +231,10 @@ async def get_customer_by_psid(
 @router.get("/{customer_id}", response_model=CustomerRead, summary="Read a customer")
 async def get_customer(
     customer_id: uuid.UUID,
-    ctx: Annotated[RequestContext, Depends(Scope(ADMIN, MANAGER, AGENT, SERVICE, customer_self=True), scope="function")],
+    ctx: Annotated[
+        RequestContext,
+        Depends(Scope(ADMIN, MANAGER, AGENT, SERVICE, customer_self=True), scope="function"),
+    ],
 ) -> Response:
     return customer_response(await service(ctx).get(customer_id))
 
@@ -222,7 +259,10 @@ async def put_customer(
 async def patch_customer(
     customer_id: uuid.UUID,
     body: CustomerUpdate,
-    ctx: Annotated[RequestContext, Depends(Scope(ADMIN, MANAGER, SERVICE, customer_self=True), scope="function")],
+    ctx: Annotated[
+        RequestContext,
+        Depends(Scope(ADMIN, MANAGER, SERVICE, customer_self=True), scope="function"),
+    ],
     if_match: IfMatch = None,
 ) -> Response:
     ctx.check_tenant_claim("body tenant_id", body.tenant_id)
@@ -231,7 +271,11 @@ async def patch_customer(
         if refused:
             raise Forbidden(f"a customer may not change: {', '.join(refused)}", fields=refused)
     await ctx.app.rate_limiter.hit(
-        ctx.app.settings.customer_patch_rate, "customer_patch", ctx.tenant, ctx.principal.id, str(customer_id)
+        ctx.app.settings.customer_patch_rate,
+        "customer_patch",
+        ctx.tenant,
+        ctx.principal.id,
+        str(customer_id),
     )
     return customer_response(await service(ctx).update(customer_id, body, if_match=if_match))
 
@@ -246,15 +290,22 @@ async def delete_customer(
     return Response(status_code=204)
 
 
-@router.post("/{customer_id}/merge", response_model=MergeResult, summary="Merge another customer into this one")
+@router.post(
+    "/{customer_id}/merge",
+    response_model=MergeResult,
+    summary="Merge another customer into this one",
+)
 async def merge_customer(
     customer_id: uuid.UUID,
     body: MergeRequest,
     ctx: Annotated[RequestContext, Depends(Scope(ADMIN), scope="function")],
 ) -> Response:
     result = await merge_customers(service(ctx), customer_id, body.source_id)
-    return Response(dumps(result.model_dump(mode="json")), media_type="application/json",
-                    headers={"ETag": etag_for(result.customer.version)})
+    return Response(
+        dumps(result.model_dump(mode="json")),
+        media_type="application/json",
+        headers={"ETag": etag_for(result.customer.version)},
+    )
 
 
 @router.post("/{customer_id}/block", response_model=CustomerRead, summary="Block a customer")
@@ -275,13 +326,15 @@ async def unblock_customer(
     return customer_response(await service(ctx).unblock(customer_id, body.reason if body else None))
 
 
-@router.patch("/{customer_id}/interaction", response_model=CustomerRead, summary="Record the last interaction")
+@router.patch(
+    "/{customer_id}/interaction", response_model=CustomerRead, summary="Record the last interaction"
+)
 async def record_interaction(
     customer_id: uuid.UUID,
     ctx: Annotated[RequestContext, Depends(READERS, scope="function")],
     body: InteractionRequest | None = None,
 ) -> Response:
     body = body or InteractionRequest()
-    return customer_response(await service(ctx).record_interaction(customer_id, body.occurred_at, body.channel))
-
-
+    return customer_response(
+        await service(ctx).record_interaction(customer_id, body.occurred_at, body.channel)
+    )

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-import uuid
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
 
-from sqlalchemy import ColumnElement, and_, exists, func, literal, literal_column, or_, select, tuple_
-
-from patron.customers.repository import C, S, CustomerRepository
+from patron.customers.repository import C, CustomerRepository, S
 from patron.customers.schemas import CustomerPage, CustomerStatus, CustomerType, Platform
 from patron.customers.views import customer_read
 from patron.errors import InvalidInput
@@ -107,7 +116,7 @@ def build_filters(query: CustomerQuery, default_region: str) -> list[ColumnEleme
         filters.append(C.platform == query.platform.value)
     for tag in query.tags:
         # tag labels match case-insensitively, like their catalog (API.md "Profile data")
-        label = literal_column("t")
+        label: Any = literal_column("t")
         filters.append(
             exists(
                 select(literal(1))
@@ -146,7 +155,9 @@ def _cursor_value(sort_by: SortBy, raw: Any) -> Any:
     return str(raw)
 
 
-async def list_customers(repo: CustomerRepository, query: CustomerQuery, default_region: str) -> CustomerPage:
+async def list_customers(
+    repo: CustomerRepository, query: CustomerQuery, default_region: str
+) -> CustomerPage:
     """One page of live customers matching ``query``, with the total and a next cursor."""
     filters = build_filters(query, default_region)
     expr = _SORT_EXPR[query.sort_by]
@@ -177,7 +188,12 @@ async def list_customers(repo: CustomerRepository, query: CustomerQuery, default
         last = rows[-1]
         sort_value = _row_sort_value(query.sort_by, last)
         next_cursor = encode_cursor(
-            {"s": query.sort_by.value, "o": query.sort_order.value, "v": sort_value, "i": str(last.id)}
+            {
+                "s": query.sort_by.value,
+                "o": query.sort_order.value,
+                "v": sort_value,
+                "i": str(last.id),
+            }
         )
     return CustomerPage(
         customers=[customer_read(r) for r in rows],

@@ -36,8 +36,18 @@ from patron.kit.ids import new_id
 from patron.models import CustomerMerge
 
 FILLABLE = (
-    "email", "phone", "first_name", "last_name", "gender", "birth_date", "locale", "timezone",
-    "avatar_url", "profile_pic_url", "platform", "user_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "gender",
+    "birth_date",
+    "locale",
+    "timezone",
+    "avatar_url",
+    "profile_pic_url",
+    "platform",
+    "user_id",
 )
 MESSAGING = ("app_id", "psid", "igsid")
 
@@ -46,7 +56,9 @@ def _slot(key: IdentityKey) -> tuple[str, str]:
     return (key.kind.value, key.namespace)
 
 
-async def merge_customers(svc: CustomerService, survivor_id: uuid.UUID, source_id: uuid.UUID) -> MergeResult:
+async def merge_customers(
+    svc: CustomerService, survivor_id: uuid.UUID, source_id: uuid.UUID
+) -> MergeResult:
     """Merge ``source_id`` into ``survivor_id``. 422 if they are the same; 404 if either is
     not a live customer of the tenant."""
     if survivor_id == source_id:
@@ -68,7 +80,11 @@ async def merge_customers(svc: CustomerService, survivor_id: uuid.UUID, source_i
     for name in FILLABLE:
         if survivor[name] is None and source[name] is not None:
             changes[name] = source[name]
-    if survivor["psid"] is None and survivor["igsid"] is None and (source["psid"] or source["igsid"]):
+    if (
+        survivor["psid"] is None
+        and survivor["igsid"] is None
+        and (source["psid"] or source["igsid"])
+    ):
         changes.update({name: source[name] for name in MESSAGING})
     if not survivor["has_access_token"] and source["has_access_token"]:
         changes["access_token_encrypted"] = await svc.repo.access_token_ciphertext(source_id)
@@ -81,7 +97,8 @@ async def merge_customers(svc: CustomerService, survivor_id: uuid.UUID, source_i
         if added:
             changes[name] = {**survivor[name], **added}
     if source["last_interaction_at"] and (
-        survivor["last_interaction_at"] is None or source["last_interaction_at"] > survivor["last_interaction_at"]
+        survivor["last_interaction_at"] is None
+        or source["last_interaction_at"] > survivor["last_interaction_at"]
     ):
         changes["last_interaction_at"] = source["last_interaction_at"]
 
@@ -102,7 +119,11 @@ async def merge_customers(svc: CustomerService, survivor_id: uuid.UUID, source_i
             if k in (*FILLABLE, *MESSAGING, "access_token_encrypted")
         ),
         "tags_added": tags_added,
-        "keys_added": {n: sorted(changes[n]) for n in ("attributes", "preferences", "external_ids") if n in changes},
+        "keys_added": {
+            n: sorted(changes[n])
+            for n in ("attributes", "preferences", "external_ids")
+            if n in changes
+        },
         "stats": "not merged: order history stays with each customer id",
     }
     merge_id = new_id()
@@ -118,9 +139,17 @@ async def merge_customers(svc: CustomerService, survivor_id: uuid.UUID, source_i
     )
     customer = await svc.get(survivor_id)
     await outbox.record(
-        svc.session, svc.tenant, EventType.CUSTOMER_MERGED, str(survivor_id),
-        {"merge_id": str(merge_id), "survivor_id": str(survivor_id), "source_id": str(source_id),
-         "details": details, "customer": customer.model_dump(mode="json")},
+        svc.session,
+        svc.tenant,
+        EventType.CUSTOMER_MERGED,
+        str(survivor_id),
+        {
+            "merge_id": str(merge_id),
+            "survivor_id": str(survivor_id),
+            "source_id": str(source_id),
+            "details": details,
+            "customer": customer.model_dump(mode="json"),
+        },
     )
     return MergeResult(merge_id=merge_id, customer=customer, source_id=source_id, details=details)
 

@@ -17,7 +17,11 @@ S = CustomerStats.__table__.c
 
 # Columns read for a customer response (never the ciphertext itself, only whether it exists).
 READ_COLUMNS: tuple[Any, ...] = (
-    *[col for col in Customer.__table__.c if col.name not in {"access_token_encrypted", "search_document"}],
+    *[
+        col
+        for col in Customer.__table__.c
+        if col.name not in {"access_token_encrypted", "search_document"}
+    ],
     (C.access_token_encrypted.is_not(None)).label("has_access_token"),
     S.currency.label("stats_currency"),
     S.total_orders.label("stats_total_orders"),
@@ -48,11 +52,17 @@ class CustomerRepository(TenantScopedRepository[Customer]):
         stmt = self.read_select().where(C.id == customer_id)
         if for_update:
             stmt = stmt.with_for_update(of=Customer.__table__)
-        return (await self.session.execute(stmt)).first()
+        row: Row[Any] | None = (await self.session.execute(stmt)).first()
+        return row
 
     async def get_many_for_update(self, ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
         """Lock several live customers in primary-key order (deadlock-free)."""
-        stmt = self.read_select().where(C.id.in_(ids)).order_by(C.id).with_for_update(of=Customer.__table__)
+        stmt = (
+            self.read_select()
+            .where(C.id.in_(ids))
+            .order_by(C.id)
+            .with_for_update(of=Customer.__table__)
+        )
         return list((await self.session.execute(stmt)).all())
 
     async def insert(self, values: dict[str, Any]) -> None:
@@ -67,8 +77,11 @@ class CustomerRepository(TenantScopedRepository[Customer]):
         )
 
     async def access_token_ciphertext(self, customer_id: uuid.UUID) -> bytes | None:
-        stmt = self.select(C.access_token_encrypted).where(C.id == customer_id, C.deleted_at.is_(None))
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        stmt = self.select(C.access_token_encrypted).where(
+            C.id == customer_id, C.deleted_at.is_(None)
+        )
+        blob: bytes | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return blob
 
     async def page(
         self,

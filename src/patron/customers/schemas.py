@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from patron.kit.jsonutil import check_storable
 from patron.kit.validation import ContactPointError, normalize_email
 
 
@@ -49,9 +50,23 @@ class Platform(StrEnum):
 
 READ_ONLY_FIELDS = frozenset(
     {
-        "id", "full_name", "fullName", "stats", "version", "created_at", "createdAt",
-        "updated_at", "updatedAt", "deleted_at", "deletedAt", "blocked_at", "blockedAt",
-        "profile_fetched_at", "profileFetchedAt", "merged_into_id", "mergedIntoId",
+        "id",
+        "full_name",
+        "fullName",
+        "stats",
+        "version",
+        "created_at",
+        "createdAt",
+        "updated_at",
+        "updatedAt",
+        "deleted_at",
+        "deletedAt",
+        "blocked_at",
+        "blockedAt",
+        "profile_fetched_at",
+        "profileFetchedAt",
+        "merged_into_id",
+        "mergedIntoId",
     }
 )
 
@@ -65,7 +80,9 @@ class _Input(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         # snake_case names, camelCase accepted too (API.md); the schema shows snake_case.
-        alias_generator=AliasGenerator(validation_alias=lambda name: AliasChoices(name, to_camel(name))),
+        alias_generator=AliasGenerator(
+            validation_alias=lambda name: AliasChoices(name, to_camel(name))
+        ),
         str_strip_whitespace=True,
     )
 
@@ -82,14 +99,19 @@ class _Input(BaseModel):
 class CustomerFields(_Input):
     """Writable customer fields; every one optional (create defaults apply in the service)."""
 
-    tenant_id: str | None = Field(default=None, validation_alias=AliasChoices("tenant_id", "tenantId"))
+    tenant_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("tenant_id", "tenantId")
+    )
     email: Annotated[str, Field(max_length=320)] | None = None
     phone: Annotated[str, Field(max_length=64)] | None = None
     first_name: Name | None = None
     last_name: Name | None = None
     gender: Annotated[str, Field(max_length=32)] | None = None
     birth_date: date | None = None
-    locale: Annotated[str, Field(max_length=35, pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")] | None = None
+    locale: (
+        Annotated[str, Field(max_length=35, pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")]
+        | None
+    ) = None
     timezone: Annotated[str, Field(max_length=64)] | None = None
     avatar_url: Url | None = None
     profile_pic_url: Url | None = None
@@ -100,7 +122,13 @@ class CustomerFields(_Input):
     psid: ShortId | None = None
     igsid: ShortId | None = None
     user_id: ShortId | None = None
-    external_ids: dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(min_length=1, max_length=256)]] | None = None
+    external_ids: (
+        dict[
+            Annotated[str, Field(min_length=1, max_length=64)],
+            Annotated[str, Field(min_length=1, max_length=256)],
+        ]
+        | None
+    ) = None
     access_token: SecretStr | None = Field(default=None, max_length=4096)
     marketing_opt_in: bool | None = None
     tags: list[TagLabel] | None = Field(default=None, max_length=100)
@@ -133,6 +161,13 @@ class CustomerFields(_Input):
     def _birth_date(cls, value: date | None) -> date | None:
         if value is not None and (value.year < 1900 or value > date.today()):  # noqa: DTZ011
             raise ValueError("birth_date must be between 1900-01-01 and today")
+        return value
+
+    @field_validator("attributes", "preferences")
+    @classmethod
+    def _free_json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            check_storable(value)
         return value
 
     @field_validator("tags")

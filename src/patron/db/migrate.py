@@ -24,7 +24,9 @@ def alembic_config(url: str) -> Config:
     """An Alembic config pointing at ``url`` (any PostgreSQL URL form)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
-    cfg.set_main_option("file_template", "%%(year)d-%%(month).2d-%%(day).2d-%%(hour).2d%%(minute).2d_%%(slug)s")
+    cfg.set_main_option(
+        "file_template", "%%(year)d-%%(month).2d-%%(day).2d-%%(hour).2d%%(minute).2d_%%(slug)s"
+    )
     cfg.set_main_option(
         "sqlalchemy.url", async_url(url).render_as_string(hide_password=False).replace("%", "%%")
     )

@@ -30,7 +30,7 @@ LOCK_SECONDS = 60
 MAX_KEY_LENGTH = 255
 
 
-class IdempotentReplay(PatronError):  # noqa: N818 - not an error to the client: a replay
+class IdempotentReplay(PatronError):
     """Raised to short-circuit a request whose stored response is replayed."""
 
     def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
@@ -49,7 +49,12 @@ class PendingKey:
 async def _request_hash(request: Request) -> str:
     body = await request.body()
     digest = hashlib.sha256()
-    for part in (request.method.encode(), request.url.path.encode(), request.url.query.encode(), body):
+    for part in (
+        request.method.encode(),
+        request.url.path.encode(),
+        request.url.query.encode(),
+        body,
+    ):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
@@ -65,7 +70,9 @@ async def begin_idempotent_request(
     """
     key = request.headers["idempotency-key"].strip()
     if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput("Idempotency-Key must be 1-255 characters", loc=["header", "Idempotency-Key"])
+        raise InvalidInput(
+            "Idempotency-Key must be 1-255 characters", loc=["header", "Idempotency-Key"]
+        )
     request_hash = await _request_hash(request)
     now = datetime.now(UTC)
     ttl = timedelta(seconds=db_settings_ttl(request))
@@ -151,9 +158,15 @@ async def finish_idempotent_request(
         if status >= 500:
             await session.execute(delete(IdempotencyKey).where(*where))
             return
-        kept = {k.decode().lower(): v.decode() for k, v in headers if k.decode().lower() in _KEEP_HEADERS}
+        kept = {
+            k.decode().lower(): v.decode()
+            for k, v in headers
+            if k.decode().lower() in _KEEP_HEADERS
+        }
         await session.execute(
             update(IdempotencyKey)
             .where(*where)
-            .values(response_status=status, response_headers=kept, response_body=body, locked_until=None)
+            .values(
+                response_status=status, response_headers=kept, response_body=body, locked_until=None
+            )
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import and_, delete, func, insert, or_, text, tuple_, update
 
 from patron.identities.schemas import IdentityKey, IdentityKind
 from patron.kit.repository import TenantScopedRepository
@@ -38,7 +38,9 @@ class IdentityRepository(TenantScopedRepository[CustomerIdentity]):
             tuple_(m.kind, m.namespace, m.value).in_([tuple(k) for k in wanted]),
         )
         rows = (await self.session.execute(stmt)).all()
-        return {IdentityKey(IdentityKind(r.kind), r.namespace, r.value): r.customer_id for r in rows}
+        return {
+            IdentityKey(IdentityKind(r.kind), r.namespace, r.value): r.customer_id for r in rows
+        }
 
     async def of_customer(self, customer_id: uuid.UUID) -> set[IdentityKey]:
         """Live identities of one customer."""
@@ -51,7 +53,14 @@ class IdentityRepository(TenantScopedRepository[CustomerIdentity]):
 
     async def add(self, customer_id: uuid.UUID, keys: Iterable[IdentityKey]) -> None:  # type: ignore[override]
         rows = [
-            self.stamp({"customer_id": customer_id, "kind": str(k.kind), "namespace": k.namespace, "value": k.value})
+            self.stamp(
+                {
+                    "customer_id": customer_id,
+                    "kind": str(k.kind),
+                    "namespace": k.namespace,
+                    "value": k.value,
+                }
+            )
             for k in keys
         ]
         if rows:
@@ -84,7 +93,9 @@ class IdentityRepository(TenantScopedRepository[CustomerIdentity]):
             )
         )
 
-    async def move(self, source_id: uuid.UUID, survivor_id: uuid.UUID, keys: Iterable[IdentityKey]) -> None:
+    async def move(
+        self, source_id: uuid.UUID, survivor_id: uuid.UUID, keys: Iterable[IdentityKey]
+    ) -> None:
         """Re-point live identities from ``source_id`` to ``survivor_id`` (merge)."""
         wanted = [tuple(k) for k in keys]
         if not wanted:

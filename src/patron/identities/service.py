@@ -62,7 +62,10 @@ async def ensure_free(
 
 
 async def sync(
-    repo: IdentityRepository, customer_id: uuid.UUID, before: set[IdentityKey], after: set[IdentityKey]
+    repo: IdentityRepository,
+    customer_id: uuid.UUID,
+    before: set[IdentityKey],
+    after: set[IdentityKey],
 ) -> None:
     """Move the customer's field-derived identities from ``before`` to ``after``.
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Any
 
 import orjson
+
+MAX_DEPTH = 32
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _default(value: Any) -> Any:
@@ -22,3 +26,25 @@ def dumps(value: Any) -> bytes:
 def loads(data: bytes | str) -> Any:
     """Parse JSON bytes or text."""
     return orjson.loads(data)
+
+
+def check_storable(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
+    """Raise ``ValueError`` unless free JSON from a client can be stored and echoed as is:
+    integers in the signed 64-bit range, finite numbers, at most ``max_depth`` levels."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > max_depth:
+                raise ValueError(f"JSON is nested deeper than {max_depth} levels")
+            stack.extend(
+                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
+        elif (
+            isinstance(item, int)
+            and not isinstance(item, bool)
+            and not _INT64_MIN <= item <= _INT64_MAX
+        ):
+            raise ValueError("integers must be within the signed 64-bit range")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("numbers must be finite")

@@ -39,7 +39,9 @@ class RateLimiter:
             return
         stats = await self.strategy.get_window_stats(item, *identifiers)
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        raise RateLimited(f"rate limit of {item} exceeded; retry in {retry_after} s", retry_after=retry_after)
+        raise RateLimited(
+            f"rate limit of {item} exceeded; retry in {retry_after} s", retry_after=retry_after
+        )
 
     async def ping(self) -> bool:
         return bool(await self.storage.check())

@@ -34,7 +34,7 @@ class TenantScopedRepository(Generic[ModelT]):
 
     def scoped(self, stmt: Any, model: Any = None) -> Any:
         """Add this tenant's filter to an ``update``/``delete``/``select`` on ``model``."""
-        target = model if model is not None else self.model
+        target: Any = model if model is not None else self.model
         return stmt.where(target.tenant_id == self.tenant)
 
     def stamp(self, values: dict[str, Any]) -> dict[str, Any]:

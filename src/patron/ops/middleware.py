@@ -43,15 +43,19 @@ class RequestContextMiddleware:
             # Routers included with a prefix keep their own relative path on the route object;
             # FastAPI's route contexts know the full one.
             self._templates = {
-                id(rc.original_route): rc.path for rc in iter_route_contexts(scope["app"].routes) if rc.path
+                id(rc.original_route): rc.path
+                for rc in iter_route_contexts(scope["app"].routes)
+                if rc.path
             }
-        return self._templates.get(id(route)) or getattr(route, "path", "unmatched")
+        return self._templates.get(id(route)) or str(getattr(route, "path", "unmatched"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        trace_id = trace_id_from_headers(_header(scope, b"x-trace-id"), _header(scope, b"traceparent"))
+        trace_id = trace_id_from_headers(
+            _header(scope, b"x-trace-id"), _header(scope, b"traceparent")
+        )
         set_trace_id(trace_id)
         structlog.contextvars.bind_contextvars(trace_id=trace_id)
         started = time.perf_counter()
@@ -93,7 +97,11 @@ class IdempotencyMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or _header(scope, b"idempotency-key") is None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or _header(scope, b"idempotency-key") is None
+        ):
             await self.app(scope, receive, send)
             return
         start: dict[str, Any] = {}
@@ -110,4 +118,6 @@ class IdempotencyMiddleware:
         pending = scope.get("state", {}).get("idempotency")
         if isinstance(pending, PendingKey) and start:
             ctx = scope["app"].state.ctx
-            await finish_idempotent_request(ctx.db, pending, start["status"], start.get("headers", []), bytes(body))
+            await finish_idempotent_request(
+                ctx.db, pending, start["status"], start.get("headers", []), bytes(body)
+            )
