@@ -15,6 +15,7 @@ from patron.config import get_settings
 from patron.db import migrate
 from patron.db.bootstrap import resolve_database_url
 from patron.db.engine import create_admin_engine, create_sessionmaker
+from patron.logging import configure_logging
 
 app = typer.Typer(help="Patron: the customer service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.")
@@ -49,6 +50,7 @@ async def _bootstrap_key(url: str) -> str | None:
 
 def _serve(host: str | None, port: int | None) -> None:
     settings = get_settings()
+    configure_logging(settings.log_level)
     url = resolve_database_url(settings)
     migrate.upgrade(url)
     secret = asyncio.run(_bootstrap_key(url))
@@ -57,8 +59,9 @@ def _serve(host: str | None, port: int | None) -> None:
         console.print(
             "[bold]First start: a platform admin API key was created. It is shown once:[/bold]"
         )
-        console.print(f"  {secret}")
-        console.print(
+        # plain print: the key and the curl line must not be wrapped or styled
+        print(f"  {secret}")
+        print(
             f"  curl -H 'X-API-Key: {secret}' -H 'X-Tenant-Id: demo' "
             f"http://{bind_host}:{bind_port}/api/v1/customers"
         )

