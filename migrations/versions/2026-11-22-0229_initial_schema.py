@@ -309,18 +309,23 @@ def upgrade() -> None:
 
 def _create_app_role() -> None:
     """The role the application runs as: no BYPASSRLS, so the policies always apply."""
+    # Roles are cluster-wide: migrations of several databases may race to create it.
     op.execute(
         f"""
         DO $$
         BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+            BEGIN
                 CREATE ROLE {APP_ROLE} NOLOGIN NOBYPASSRLS;
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            END;
+            IF NOT pg_has_role(current_user, '{APP_ROLE}', 'MEMBER') THEN
+                EXECUTE format('GRANT {APP_ROLE} TO %I', current_user);
             END IF;
         END
         $$
         """
     )
-    op.execute(f"GRANT {APP_ROLE} TO CURRENT_USER")
     op.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
     op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Text,
     and_,
     exists,
     func,
@@ -81,17 +82,30 @@ class CustomerQuery:
 
 
 def like_pattern(text: str) -> str:
-    """A LIKE substring pattern with ``%``, ``_`` and ``\\`` matched literally."""
+    """A LIKE substring pattern with ``%``, ``_`` and ``\\`` matched literally.
+
+    Escape only text that is already folded: ``patron_unaccent`` turns ``％ ＿ ＼`` into
+    ``% _ \\``, which would act as wildcards if folded after escaping. The API builds its
+    pattern in SQL with :func:`search_pattern`.
+    """
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def search_pattern(text: str) -> ColumnElement[str]:
+    """SQL for the LIKE pattern of ``q``: folded as ``search_document`` is
+    (``patron_unaccent(lower(...))``), then escaped, so wildcards match literally."""
+    folded: ColumnElement[str] = func.patron_unaccent(func.lower(literal(text, Text)), type_=Text)
+    for char in ("\\", "%", "_"):
+        folded = func.replace(folded, char, "\\" + char, type_=Text)
+    return literal("%", Text) + folded + literal("%", Text)
 
 
 def build_filters(query: CustomerQuery, default_region: str) -> list[ColumnElement[bool]]:
     """SQL conditions for the list parameters. Raises 422 for an invalid email or phone."""
     filters: list[ColumnElement[bool]] = []
     if query.q:
-        pattern = like_pattern(query.q.strip().lower())
-        filters.append(C.search_document.like(func.patron_unaccent(pattern), escape="\\"))
+        filters.append(C.search_document.like(search_pattern(query.q.strip()), escape="\\"))
     if query.email:
         try:
             email = normalize_email(query.email)

@@ -184,20 +184,68 @@ class CustomerFields(_Input):
 class CustomerCreate(CustomerFields):
     """Body of ``POST /customers``."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "first_name": "Ada",
+                    "last_name": "Lovelace",
+                    "email": "ada@example.com",
+                    "phone": "+14155550100",
+                    "app_id": "1234567890",
+                    "psid": "6789012345",
+                    "platform": "instagram",
+                    "access_token": "EAAB-example-token",
+                    "tags": ["VIP"],
+                    "attributes": {"favourite_colour": "green"},
+                }
+            ]
+        }
+    )
+
 
 class CustomerUpdate(CustomerFields):
     """Body of ``PUT``/``PATCH /customers/{id}``: only the fields sent change; ``null`` clears."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"last_name": "King", "customer_type": "VIP", "locale": "en-GB"}]
+        }
+    )
 
 
 class CustomerUpsert(CustomerFields):
     """Body (or query) of ``POST /customers/upsert``: at least one identity is required."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "app_id": "1234567890",
+                    "psid": "5550001111",
+                    "platform": "instagram",
+                    "first_name": "Grace",
+                    "last_name": "Hopper",
+                    "profile_pic_url": "https://example.com/grace.jpg",
+                }
+            ]
+        }
+    )
+
 
 class BlockRequest(_Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "spam"}]})
+
     reason: Annotated[str, Field(max_length=1000)] | None = None
 
 
 class InteractionRequest(_Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"occurred_at": "2026-11-22T10:15:00Z", "channel": "instagram"}]
+        }
+    )
+
     occurred_at: datetime | None = None
     channel: Annotated[str, Field(max_length=32)] | None = None
 
@@ -210,6 +258,10 @@ class InteractionRequest(_Input):
 
 
 class MergeRequest(_Input):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"source_id": "0199a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b"}]}
+    )
+
     source_id: uuid.UUID
 
 
