@@ -130,9 +130,12 @@ async def admin_engine(database_url: str) -> AsyncIterator[Any]:
 @pytest.fixture(scope="session")
 async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     """A superuser pool for assertions on rows (bypasses row-level security)."""
+
     async def init(conn: asyncpg.Connection) -> None:
         for name in ("json", "jsonb"):
-            await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+            await conn.set_type_codec(
+                name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+            )
 
     pool = await asyncpg.create_pool(libpq_dsn(database_url), min_size=1, max_size=4, init=init)
     yield pool
@@ -147,9 +150,13 @@ def api_key_headers(admin_engine: Any) -> ApiKeyFactory:
     """``await api_key_headers(role, tenant)`` → headers of a new API key (platform key and
     ``X-Tenant-Id`` when ``platform=True``)."""
 
-    async def make(role: Role | str, tenant: str | None, *, platform: bool = False) -> dict[str, str]:
+    async def make(
+        role: Role | str, tenant: str | None, *, platform: bool = False
+    ) -> dict[str, str]:
         async with create_sessionmaker(admin_engine)() as session, session.begin():
-            key = await create_api_key(session, tenant_id=None if platform else tenant, role=Role(role))
+            key = await create_api_key(
+                session, tenant_id=None if platform else tenant, role=Role(role)
+            )
         headers = {"X-API-Key": key.secret}
         if platform and tenant is not None:
             headers["X-Tenant-Id"] = tenant
@@ -165,8 +172,12 @@ TokenFactory = Callable[..., dict[str, str]]
 def token_headers(issuer: Issuer) -> TokenFactory:
     """``token_headers(role, tenant, sub=...)`` → ``Authorization: Bearer`` headers."""
 
-    def make(role: str, tenant: str | None, *, sub: str | None = None, **kwargs: Any) -> dict[str, str]:
-        token = issuer.token(sub=sub or f"user-{secrets.token_hex(4)}", roles=[role], tenant_id=tenant, **kwargs)
+    def make(
+        role: str, tenant: str | None, *, sub: str | None = None, **kwargs: Any
+    ) -> dict[str, str]:
+        token = issuer.token(
+            sub=sub or f"user-{secrets.token_hex(4)}", roles=[role], tenant_id=tenant, **kwargs
+        )
         return {"Authorization": f"Bearer {token}"}
 
     return make
@@ -178,7 +189,9 @@ async def admin(api_key_headers: ApiKeyFactory, tenant: str) -> dict[str, str]:
     return await api_key_headers(Role.ADMIN, tenant)
 
 
-async def create_customer(client: httpx.AsyncClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
+async def create_customer(
+    client: httpx.AsyncClient, headers: dict[str, str], **fields: Any
+) -> dict[str, Any]:
     """POST a customer and return its body (asserting 201)."""
     response = await client.post("/api/v1/customers", json=fields, headers=headers)
     assert response.status_code == 201, response.text
@@ -186,7 +199,9 @@ async def create_customer(client: httpx.AsyncClient, headers: dict[str, str], **
     return body
 
 
-async def outbox_rows(db: asyncpg.Pool, tenant: str, type_: str | None = None) -> list[asyncpg.Record]:
+async def outbox_rows(
+    db: asyncpg.Pool, tenant: str, type_: str | None = None
+) -> list[asyncpg.Record]:
     sql = "SELECT * FROM outbox_events WHERE tenant_id = $1"
     args: list[Any] = [tenant]
     if type_:

@@ -27,7 +27,7 @@ class Issuer:
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
+            def do_GET(self) -> None:
                 issuer.requests += 1
                 body = json.dumps(issuer.jwks()).encode()
                 self.send_response(200)
@@ -47,7 +47,11 @@ class Issuer:
     def rotate(self, alg: str = "RS256") -> str:
         """Add a new key and make it the signing key; returns its kid."""
         kid = uuid.uuid4().hex[:12]
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if alg == "RS256" else ec.generate_private_key(ec.SECP256R1())
+        key = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            if alg == "RS256"
+            else ec.generate_private_key(ec.SECP256R1())
+        )
         self.keys[kid] = key
         self.algs[kid] = alg
         self.active_kid = kid
@@ -56,7 +60,11 @@ class Issuer:
     def jwks(self) -> dict[str, Any]:
         out = []
         for kid, key in self.keys.items():
-            algo = jwt.algorithms.RSAAlgorithm if self.algs[kid] == "RS256" else jwt.algorithms.ECAlgorithm
+            algo = (
+                jwt.algorithms.RSAAlgorithm
+                if self.algs[kid] == "RS256"
+                else jwt.algorithms.ECAlgorithm
+            )
             jwk = json.loads(algo.to_jwk(key.public_key()))
             jwk.update(kid=kid, alg=self.algs[kid], use="sig")
             out.append(jwk)
@@ -76,7 +84,13 @@ class Issuer:
     ) -> str:
         kid = kid or self.active_kid
         now = int(time.time())
-        claims: dict[str, Any] = {"sub": sub, "iss": issuer, "aud": audience, "iat": now, "exp": now + expires_in}
+        claims: dict[str, Any] = {
+            "sub": sub,
+            "iss": issuer,
+            "aud": audience,
+            "iat": now,
+            "exp": now + expires_in,
+        }
         if roles is not None:
             claims["roles"] = roles
         if tenant_id is not None:

@@ -15,7 +15,9 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def test_valid_token_with_role_alias(client: httpx.AsyncClient, issuer: Issuer, tenant: str) -> None:
+async def test_valid_token_with_role_alias(
+    client: httpx.AsyncClient, issuer: Issuer, tenant: str
+) -> None:
     token = issuer.token(roles=["admin_business"], tenant_id=tenant)
     response = await client.post(BASE, json={"first_name": "A"}, headers=bearer(token))
     assert response.status_code == 201
@@ -33,14 +35,18 @@ async def test_valid_token_with_role_alias(client: httpx.AsyncClient, issuer: Is
         ({"roles": ["superhero"]}, "role"),
     ],
 )
-async def test_invalid_tokens_are_401(client: httpx.AsyncClient, issuer: Issuer, tenant: str, kwargs: dict, reason: str) -> None:
+async def test_invalid_tokens_are_401(
+    client: httpx.AsyncClient, issuer: Issuer, tenant: str, kwargs: dict, reason: str
+) -> None:
     params = {"roles": ["admin"], "tenant_id": tenant, **kwargs}
     response = await client.get(BASE, headers=bearer(issuer.token(**params)))
     assert response.status_code == 401, reason
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-async def test_tampered_and_garbage_tokens_are_401(client: httpx.AsyncClient, issuer: Issuer, tenant: str) -> None:
+async def test_tampered_and_garbage_tokens_are_401(
+    client: httpx.AsyncClient, issuer: Issuer, tenant: str
+) -> None:
     token = issuer.token(roles=["admin"], tenant_id=tenant)
     head, payload, sig = token.split(".")
     tampered = f"{head}.{payload[:-2]}AA.{sig}"
@@ -51,11 +57,17 @@ async def test_tampered_and_garbage_tokens_are_401(client: httpx.AsyncClient, is
 async def test_unsigned_alg_none_is_refused(client: httpx.AsyncClient, tenant: str) -> None:
     import jwt as pyjwt
 
-    token = pyjwt.encode({"sub": "x", "roles": ["admin"], "tenant_id": tenant, "exp": 9999999999}, key="", algorithm="none")
+    token = pyjwt.encode(
+        {"sub": "x", "roles": ["admin"], "tenant_id": tenant, "exp": 9999999999},
+        key="",
+        algorithm="none",
+    )
     assert (await client.get(BASE, headers=bearer(token))).status_code == 401
 
 
-async def test_rotated_key_is_fetched_on_unknown_kid(client: httpx.AsyncClient, issuer: Issuer, tenant: str) -> None:
+async def test_rotated_key_is_fetched_on_unknown_kid(
+    client: httpx.AsyncClient, issuer: Issuer, tenant: str
+) -> None:
     first = issuer.token(roles=["admin"], tenant_id=tenant)
     assert (await client.get(BASE, headers=bearer(first))).status_code == 200
     before = issuer.requests
@@ -68,7 +80,9 @@ async def test_rotated_key_is_fetched_on_unknown_kid(client: httpx.AsyncClient, 
     assert issuer.requests == before + 1
 
 
-async def test_customer_token_requires_tenant_and_uuid_subject(client: httpx.AsyncClient, issuer: Issuer, tenant: str, admin: dict[str, str]) -> None:
+async def test_customer_token_requires_tenant_and_uuid_subject(
+    client: httpx.AsyncClient, issuer: Issuer, tenant: str, admin: dict[str, str]
+) -> None:
     me = await create_customer(client, admin, first_name="Me")
     no_tenant = issuer.token(sub=me["id"], roles=["customer"])
     assert (await client.get(f"{BASE}/{me['id']}", headers=bearer(no_tenant))).status_code == 401
@@ -76,8 +90,12 @@ async def test_customer_token_requires_tenant_and_uuid_subject(client: httpx.Asy
     assert (await client.get(f"{BASE}/{me['id']}", headers=bearer(not_uuid))).status_code == 401
 
 
-async def test_platform_token_chooses_tenant_by_header(client: httpx.AsyncClient, issuer: Issuer, tenant: str) -> None:
+async def test_platform_token_chooses_tenant_by_header(
+    client: httpx.AsyncClient, issuer: Issuer, tenant: str
+) -> None:
     token = issuer.token(roles=["service"])
-    response = await client.post(BASE, json={"first_name": "S"}, headers={**bearer(token), "X-Tenant-Id": tenant})
+    response = await client.post(
+        BASE, json={"first_name": "S"}, headers={**bearer(token), "X-Tenant-Id": tenant}
+    )
     assert response.status_code == 201
     assert response.json()["tenant_id"] == tenant

@@ -18,7 +18,16 @@ from patron.auth.dependencies import Scope
 from patron.auth.principal import Role
 from tests.conftest import ApiKeyFactory, create_customer, make_settings
 
-PUBLIC_PATHS = {"/health", "/healthcheck", "/ready", "/metrics", "/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"}
+PUBLIC_PATHS = {
+    "/health",
+    "/healthcheck",
+    "/ready",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/redoc",
+    "/docs/oauth2-redirect",
+}
 
 
 def _scope_of(route: APIRoute) -> Scope | None:
@@ -72,59 +81,108 @@ def _url(path: str, customer_id: str) -> str:
 
 
 @pytest.mark.parametrize(("method", "path", "scope"), ROUTES, ids=ROUTE_IDS)
-async def test_anonymous_is_401(client: httpx.AsyncClient, method: str, path: str, scope: Scope) -> None:
-    response = await client.request(method, _url(path, str(uuid.uuid4())), headers={"X-Tenant-Id": "t"})
+async def test_anonymous_is_401(
+    client: httpx.AsyncClient, method: str, path: str, scope: Scope
+) -> None:
+    response = await client.request(
+        method, _url(path, str(uuid.uuid4())), headers={"X-Tenant-Id": "t"}
+    )
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
-    bad_key = await client.request(method, _url(path, str(uuid.uuid4())), headers={"X-API-Key": "ptk_nope_nope"})
+    bad_key = await client.request(
+        method, _url(path, str(uuid.uuid4())), headers={"X-API-Key": "ptk_nope_nope"}
+    )
     assert bad_key.status_code == 401
 
 
 @pytest.mark.parametrize(("method", "path", "scope"), ROUTES, ids=ROUTE_IDS)
 async def test_roles_outside_the_matrix_are_403(
-    client: httpx.AsyncClient, api_key_headers: ApiKeyFactory, tenant: str, method: str, path: str, scope: Scope
+    client: httpx.AsyncClient,
+    api_key_headers: ApiKeyFactory,
+    tenant: str,
+    method: str,
+    path: str,
+    scope: Scope,
 ) -> None:
-    refused = [r for r in (Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE) if r not in scope.roles]
+    refused = [
+        r for r in (Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE) if r not in scope.roles
+    ]
     for role in refused:
         headers = await api_key_headers(role, tenant)
-        response = await client.request(method, _url(path, str(uuid.uuid4())), headers=headers, json={})
+        response = await client.request(
+            method, _url(path, str(uuid.uuid4())), headers=headers, json={}
+        )
         assert response.status_code == 403, (role, response.text)
 
 
-@pytest.mark.parametrize(("method", "path", "scope"), [r for r in ROUTES if "{customer_id}" in r[1]], ids=[i for i, r in zip(ROUTE_IDS, ROUTES, strict=True) if "{customer_id}" in r[1]])
+@pytest.mark.parametrize(
+    ("method", "path", "scope"),
+    [r for r in ROUTES if "{customer_id}" in r[1]],
+    ids=[i for i, r in zip(ROUTE_IDS, ROUTES, strict=True) if "{customer_id}" in r[1]],
+)
 async def test_other_tenants_customer_is_404_for_every_allowed_role(
-    client: httpx.AsyncClient, api_key_headers: ApiKeyFactory, tenant: str, other_tenant: str,
-    method: str, path: str, scope: Scope,
+    client: httpx.AsyncClient,
+    api_key_headers: ApiKeyFactory,
+    tenant: str,
+    other_tenant: str,
+    method: str,
+    path: str,
+    scope: Scope,
 ) -> None:
     owner = await api_key_headers(Role.ADMIN, other_tenant)
     theirs = await create_customer(client, owner, first_name="Theirs")
     for role in scope.roles:
         headers = await api_key_headers(role, tenant)
         body: dict[str, Any] = {"source_id": str(uuid.uuid4())} if path.endswith("/merge") else {}
-        response = await client.request(method, _url(path, theirs["id"]), headers=headers, json=body)
+        response = await client.request(
+            method, _url(path, theirs["id"]), headers=headers, json=body
+        )
         assert response.status_code == 404, (role, response.text)
     # and nothing of theirs changed
     after = await client.get(f"/api/v1/customers/{theirs['id']}", headers=owner)
     assert after.json()["version"] == 1
 
 
-@pytest.mark.parametrize(("method", "path", "scope"), [r for r in ROUTES if "{customer_id}" in r[1] and not r[2].customer_self], ids=[i for i, r in zip(ROUTE_IDS, ROUTES, strict=True) if "{customer_id}" in r[1] and not r[2].customer_self])
+@pytest.mark.parametrize(
+    ("method", "path", "scope"),
+    [r for r in ROUTES if "{customer_id}" in r[1] and not r[2].customer_self],
+    ids=[
+        i
+        for i, r in zip(ROUTE_IDS, ROUTES, strict=True)
+        if "{customer_id}" in r[1] and not r[2].customer_self
+    ],
+)
 async def test_customer_role_is_refused_where_not_allowed(
-    client: httpx.AsyncClient, admin: dict[str, str], token_headers: Any, tenant: str, method: str, path: str, scope: Scope
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    token_headers: Any,
+    tenant: str,
+    method: str,
+    path: str,
+    scope: Scope,
 ) -> None:
     me = await create_customer(client, admin, first_name="Me")
-    response = await client.request(method, _url(path, me["id"]), headers=token_headers("customer", tenant, sub=me["id"]), json={})
+    response = await client.request(
+        method,
+        _url(path, me["id"]),
+        headers=token_headers("customer", tenant, sub=me["id"]),
+        json={},
+    )
     assert response.status_code == 403
 
 
-async def test_platform_key_needs_tenant_header(client: httpx.AsyncClient, api_key_headers: ApiKeyFactory, tenant: str) -> None:
+async def test_platform_key_needs_tenant_header(
+    client: httpx.AsyncClient, api_key_headers: ApiKeyFactory, tenant: str
+) -> None:
     platform = await api_key_headers(Role.ADMIN, tenant, platform=True)
     ok = await client.get("/api/v1/customers", headers=platform)
     assert ok.status_code == 200
     no_tenant = await client.get("/api/v1/customers", headers={"X-API-Key": platform["X-API-Key"]})
     assert no_tenant.status_code == 400
     assert no_tenant.headers["content-type"] == "application/problem+json"
-    malformed = await client.get("/api/v1/customers", headers={**platform, "X-Tenant-Id": "bad tenant!"})
+    malformed = await client.get(
+        "/api/v1/customers", headers={**platform, "X-Tenant-Id": "bad tenant!"}
+    )
     assert malformed.status_code == 422
 
 
@@ -133,5 +191,7 @@ async def test_tenant_key_cannot_pick_another_tenant(
 ) -> None:
     response = await client.get("/api/v1/customers", headers={**admin, "X-Tenant-Id": other_tenant})
     assert response.status_code == 403
-    response = await client.get("/api/v1/customers", params={"tenant_id": other_tenant}, headers=admin)
+    response = await client.get(
+        "/api/v1/customers", params={"tenant_id": other_tenant}, headers=admin
+    )
     assert response.status_code == 403

@@ -24,7 +24,12 @@ async def test_create_returns_customer_with_defaults_location_and_etag(
 ) -> None:
     response = await client.post(
         BASE,
-        json={"firstName": "Ada", "last_name": "Lovelace", "email": "Ada@Example.COM", "phone": "(415) 555-0100"},
+        json={
+            "firstName": "Ada",
+            "last_name": "Lovelace",
+            "email": "Ada@Example.COM",
+            "phone": "(415) 555-0100",
+        },
         headers=admin,
     )
     assert response.status_code == 201
@@ -35,14 +40,22 @@ async def test_create_returns_customer_with_defaults_location_and_etag(
     assert body["email"] == "Ada@example.com"
     assert body["phone"] == "+14155550100"
     assert body["full_name"] == "Ada Lovelace"
-    assert (body["status"], body["customer_type"], body["marketing_opt_in"]) == ("ACTIVE", "RETAIL", False)
+    assert (body["status"], body["customer_type"], body["marketing_opt_in"]) == (
+        "ACTIVE",
+        "RETAIL",
+        False,
+    )
     assert body["version"] == 1
     assert body["stats"]["total_orders"] == 0
     assert body["stats"]["total_spent"] == "0.00"
     idents = await db.fetch(
-        "SELECT kind, namespace, value FROM customer_identities WHERE customer_id = $1 ORDER BY kind", uuid.UUID(body["id"])
+        "SELECT kind, namespace, value FROM customer_identities WHERE customer_id = $1 ORDER BY kind",
+        uuid.UUID(body["id"]),
     )
-    assert [tuple(r) for r in idents] == [("email", "", "ada@example.com"), ("phone", "", "+14155550100")]
+    assert [tuple(r) for r in idents] == [
+        ("email", "", "ada@example.com"),
+        ("phone", "", "+14155550100"),
+    ]
     events = await outbox_rows(db, tenant)
     assert [e["type"] for e in events] == ["customer.created"]
     assert events[0]["subject"] == body["id"]
@@ -53,10 +66,14 @@ async def test_access_token_is_encrypted_and_never_returned(
     client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
 ) -> None:
     secret = "EAAB-super-secret-token-123"
-    body = await create_customer(client, admin, app_id="app1", psid="p-1", platform="instagram", access_token=secret)
+    body = await create_customer(
+        client, admin, app_id="app1", psid="p-1", platform="instagram", access_token=secret
+    )
     assert "access_token" not in body
     assert body["has_access_token"] is True
-    stored = await db.fetchval("SELECT access_token_encrypted FROM customers WHERE id = $1", uuid.UUID(body["id"]))
+    stored = await db.fetchval(
+        "SELECT access_token_encrypted FROM customers WHERE id = $1", uuid.UUID(body["id"])
+    )
     assert secret.encode() not in stored
     assert stored.startswith(b"v1")
     events = await outbox_rows(db, tenant)
@@ -81,7 +98,12 @@ async def test_access_token_is_encrypted_and_never_returned(
     ],
 )
 async def test_create_rejects_bad_input_with_422_and_writes_nothing(
-    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool, payload: dict[str, Any], loc: list[str]
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    tenant: str,
+    db: asyncpg.Pool,
+    payload: dict[str, Any],
+    loc: list[str],
 ) -> None:
     response = await client.post(BASE, json=payload, headers=admin)
     assert response.status_code == 422, response.text
@@ -95,12 +117,16 @@ async def test_create_rejects_bad_input_with_422_and_writes_nothing(
 
 
 async def test_malformed_json_is_422(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    response = await client.post(BASE, content=b"{not json", headers={**admin, "Content-Type": "application/json"})
+    response = await client.post(
+        BASE, content=b"{not json", headers={**admin, "Content-Type": "application/json"}
+    )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_nul_byte_is_a_client_error(client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool) -> None:
+async def test_nul_byte_is_a_client_error(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
     response = await client.post(BASE, json={"first_name": "A\u0000B"}, headers=admin)
     assert response.status_code == 422
     assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 0
@@ -114,12 +140,21 @@ async def test_nul_byte_is_a_client_error(client: httpx.AsyncClient, admin: dict
         ("psid", {"app_id": "a1", "psid": "123"}, {"app_id": "a1", "psid": "123"}),
         ("igsid", {"app_id": "a1", "igsid": "777"}, {"app_id": "a1", "igsid": "777"}),
         ("user_id", {"user_id": "u-9"}, {"user_id": "u-9"}),
-        ("external", {"external_ids": {"salesforce": "003X"}}, {"external_ids": {"salesforce": "003X"}}),
+        (
+            "external",
+            {"external_ids": {"salesforce": "003X"}},
+            {"external_ids": {"salesforce": "003X"}},
+        ),
     ],
 )
 async def test_duplicate_identity_is_409_with_holder(
-    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool,
-    field: str, first: dict[str, Any], second: dict[str, Any],
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    tenant: str,
+    db: asyncpg.Pool,
+    field: str,
+    first: dict[str, Any],
+    second: dict[str, Any],
 ) -> None:
     holder = await create_customer(client, admin, **first)
     response = await client.post(BASE, json=second, headers=admin)
@@ -129,7 +164,9 @@ async def test_duplicate_identity_is_409_with_holder(
     assert len(await outbox_rows(db, tenant)) == 1
 
 
-async def test_same_psid_under_other_app_is_allowed(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+async def test_same_psid_under_other_app_is_allowed(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
     await create_customer(client, admin, app_id="a1", psid="123")
     await create_customer(client, admin, app_id="a2", psid="123")
     response = await client.get(f"{BASE}/psid/123", headers=admin)
@@ -149,10 +186,14 @@ async def test_identities_are_per_tenant(
     await create_customer(client, theirs, email="shared@example.com")
 
 
-async def test_body_tenant_must_match(client: httpx.AsyncClient, admin: dict[str, str], tenant: str) -> None:
+async def test_body_tenant_must_match(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str
+) -> None:
     ok = await client.post(BASE, json={"tenantId": tenant, "first_name": "A"}, headers=admin)
     assert ok.status_code == 201
-    bad = await client.post(BASE, json={"tenant_id": "someone-else", "first_name": "A"}, headers=admin)
+    bad = await client.post(
+        BASE, json={"tenant_id": "someone-else", "first_name": "A"}, headers=admin
+    )
     assert bad.status_code == 403
 
 
@@ -202,15 +243,21 @@ async def test_noop_update_does_not_bump_version_or_emit(
     client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
 ) -> None:
     customer = await create_customer(client, admin, first_name="Ada")
-    response = await client.put(f"{BASE}/{customer['id']}", json={"first_name": "Ada"}, headers=admin)
+    response = await client.put(
+        f"{BASE}/{customer['id']}", json={"first_name": "Ada"}, headers=admin
+    )
     assert response.status_code == 200
     assert response.json()["version"] == 1
     assert await outbox_rows(db, tenant, "customer.updated") == []
 
 
-async def test_update_email_moves_identity(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+async def test_update_email_moves_identity(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
     first = await create_customer(client, admin, email="old@example.com")
-    response = await client.put(f"{BASE}/{first['id']}", json={"email": "new@example.com"}, headers=admin)
+    response = await client.put(
+        f"{BASE}/{first['id']}", json={"email": "new@example.com"}, headers=admin
+    )
     assert response.status_code == 200
     # the old address is free again, the new one is taken
     await create_customer(client, admin, email="old@example.com")
@@ -224,7 +271,9 @@ async def test_update_to_taken_identity_is_409_and_changes_nothing(
 ) -> None:
     a = await create_customer(client, admin, email="a@example.com")
     b = await create_customer(client, admin, email="b@example.com", first_name="B")
-    response = await client.patch(f"{BASE}/{b['id']}", json={"email": "a@example.com", "first_name": "Bee"}, headers=admin)
+    response = await client.patch(
+        f"{BASE}/{b['id']}", json={"email": "a@example.com", "first_name": "Bee"}, headers=admin
+    )
     assert response.status_code == 409
     assert response.json()["conflicting_customer_id"] == a["id"]
     after = (await client.get(f"{BASE}/{b['id']}", headers=admin)).json()
@@ -247,7 +296,9 @@ async def test_if_match(client: httpx.AsyncClient, admin: dict[str, str]) -> Non
     assert (await client.get(url, headers=admin)).status_code == 200
 
 
-async def test_read_only_fields_in_update_are_422(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+async def test_read_only_fields_in_update_are_422(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
     customer = await create_customer(client, admin, first_name="A")
     for field in ("id", "version", "created_at", "full_name", "stats"):
         response = await client.patch(f"{BASE}/{customer['id']}", json={field: None}, headers=admin)
@@ -286,7 +337,9 @@ async def test_idempotency_keys_are_per_principal(
     assert r1.json()["id"] != r2.json()["id"]
 
 
-async def test_idempotent_error_response_is_replayed(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+async def test_idempotent_error_response_is_replayed(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
     await create_customer(client, admin, email="taken@example.com")
     headers = {**admin, "Idempotency-Key": "dup"}
     first = await client.post(BASE, json={"email": "taken@example.com"}, headers=headers)
@@ -309,7 +362,9 @@ async def test_soft_delete_hides_customer_and_frees_identities(
     listed = (await client.get(BASE, headers=admin)).json()
     assert listed["total"] == 0
     assert (await client.get(f"{BASE}/psid/p", headers=admin)).status_code == 404
-    row = await db.fetchrow("SELECT deleted_at FROM customers WHERE id = $1", uuid.UUID(customer["id"]))
+    row = await db.fetchrow(
+        "SELECT deleted_at FROM customers WHERE id = $1", uuid.UUID(customer["id"])
+    )
     assert row["deleted_at"] is not None
     again = await create_customer(client, admin, email="gone@example.com", app_id="a", psid="p")
     assert again["id"] != customer["id"]
@@ -320,9 +375,13 @@ async def test_soft_delete_hides_customer_and_frees_identities(
 # -- block, interaction ------------------------------------------------------------------
 
 
-async def test_block_and_unblock(client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool) -> None:
+async def test_block_and_unblock(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
     customer = await create_customer(client, admin, first_name="A")
-    blocked = await client.post(f"{BASE}/{customer['id']}/block", json={"reason": "spam"}, headers=admin)
+    blocked = await client.post(
+        f"{BASE}/{customer['id']}/block", json={"reason": "spam"}, headers=admin
+    )
     assert blocked.status_code == 200
     body = blocked.json()
     assert (body["status"], body["block_reason"]) == ("BLOCKED", "spam")
@@ -331,16 +390,24 @@ async def test_block_and_unblock(client: httpx.AsyncClient, admin: dict[str, str
     assert [c["id"] for c in listed["customers"]] == [customer["id"]]
     unblocked = await client.post(f"{BASE}/{customer['id']}/unblock", headers=admin)
     assert unblocked.status_code == 200
-    assert (unblocked.json()["status"], unblocked.json()["blocked_at"], unblocked.json()["block_reason"]) == ("ACTIVE", None, None)
+    assert (
+        unblocked.json()["status"],
+        unblocked.json()["blocked_at"],
+        unblocked.json()["block_reason"],
+    ) == ("ACTIVE", None, None)
     types = [e["type"] for e in await outbox_rows(db, tenant)]
     assert types == ["customer.created", "customer.blocked", "customer.unblocked"]
     assert (await outbox_rows(db, tenant, "customer.blocked"))[0]["data"]["reason"] == "spam"
 
 
-async def test_interaction_moves_forward_only(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+async def test_interaction_moves_forward_only(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
     customer = await create_customer(client, admin, first_name="A")
     url = f"{BASE}/{customer['id']}/interaction"
-    first = await client.patch(url, json={"occurred_at": "2026-01-02T03:04:05Z", "channel": "instagram"}, headers=admin)
+    first = await client.patch(
+        url, json={"occurred_at": "2026-01-02T03:04:05Z", "channel": "instagram"}, headers=admin
+    )
     assert first.status_code == 200
     assert first.json()["last_interaction_at"] == "2026-01-02T03:04:05Z"
     older = await client.patch(url, json={"occurred_at": "2025-01-01T00:00:00Z"}, headers=admin)
@@ -358,15 +425,27 @@ async def test_upsert_from_query_parameters_creates_then_updates(
     client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
 ) -> None:
     params = {
-        "app_id": "1234", "psid": "5678", "platform": "instagram",
-        "first_name": "Grace", "last_name": "Hopper", "profile_pic_url": "https://example.com/g.jpg",
+        "app_id": "1234",
+        "psid": "5678",
+        "platform": "instagram",
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "profile_pic_url": "https://example.com/g.jpg",
     }
     created = await client.post(f"{BASE}/upsert", params=params, headers=admin)
     assert created.status_code == 201, created.text
     assert created.json()["created"] is True
     customer = created.json()["customer"]
-    assert (customer["psid"], customer["platform"], customer["first_name"]) == ("5678", "instagram", "Grace")
-    updated = await client.post(f"{BASE}/upsert", params={"app_id": "1234", "psid": "5678", "first_name": "Amazing Grace"}, headers=admin)
+    assert (customer["psid"], customer["platform"], customer["first_name"]) == (
+        "5678",
+        "instagram",
+        "Grace",
+    )
+    updated = await client.post(
+        f"{BASE}/upsert",
+        params={"app_id": "1234", "psid": "5678", "first_name": "Amazing Grace"},
+        headers=admin,
+    )
     assert updated.status_code == 200
     assert updated.json()["created"] is False
     assert updated.json()["customer"]["id"] == customer["id"]
@@ -376,28 +455,42 @@ async def test_upsert_from_query_parameters_creates_then_updates(
     assert types == ["customer.created", "customer.updated"]
 
 
-async def test_upsert_json_body_resolves_by_any_identity(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+async def test_upsert_json_body_resolves_by_any_identity(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
     customer = await create_customer(client, admin, email="u@example.com")
-    response = await client.post(f"{BASE}/upsert", json={"email": "U@example.com", "phone": "+14155550199"}, headers=admin)
+    response = await client.post(
+        f"{BASE}/upsert", json={"email": "U@example.com", "phone": "+14155550199"}, headers=admin
+    )
     assert response.status_code == 200
     assert response.json()["customer"]["id"] == customer["id"]
     assert response.json()["customer"]["phone"] == "+14155550199"
-    by_phone = await client.post(f"{BASE}/upsert", json={"phone": "+1 415 555 0199", "first_name": "U"}, headers=admin)
+    by_phone = await client.post(
+        f"{BASE}/upsert", json={"phone": "+1 415 555 0199", "first_name": "U"}, headers=admin
+    )
     assert by_phone.json()["customer"]["id"] == customer["id"]
 
 
-async def test_upsert_needs_an_identity_and_rejects_unknown_query(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+async def test_upsert_needs_an_identity_and_rejects_unknown_query(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
     response = await client.post(f"{BASE}/upsert", json={"first_name": "Nobody"}, headers=admin)
     assert response.status_code == 422
-    response = await client.post(f"{BASE}/upsert", params={"psid": "1", "bogus": "x"}, headers=admin)
+    response = await client.post(
+        f"{BASE}/upsert", params={"psid": "1", "bogus": "x"}, headers=admin
+    )
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "bogus"]
 
 
-async def test_upsert_with_identities_of_two_customers_is_409(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+async def test_upsert_with_identities_of_two_customers_is_409(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
     a = await create_customer(client, admin, email="a@example.com")
     b = await create_customer(client, admin, phone="+14155550123")
-    response = await client.post(f"{BASE}/upsert", json={"email": "a@example.com", "phone": "+14155550123"}, headers=admin)
+    response = await client.post(
+        f"{BASE}/upsert", json={"email": "a@example.com", "phone": "+14155550123"}, headers=admin
+    )
     assert response.status_code == 409
     assert sorted(response.json()["conflicting_customer_ids"]) == sorted([a["id"], b["id"]])
 
@@ -407,14 +500,19 @@ async def test_concurrent_upserts_of_one_identity_create_one_customer(
 ) -> None:
     async def upsert(i: int) -> httpx.Response:
         return await client.post(
-            f"{BASE}/upsert", params={"app_id": "app", "psid": "same-psid", "first_name": f"N{i}"}, headers=admin
+            f"{BASE}/upsert",
+            params={"app_id": "app", "psid": "same-psid", "first_name": f"N{i}"},
+            headers=admin,
         )
 
     responses = await asyncio.gather(*(upsert(i) for i in range(12)))
     assert sorted(r.status_code for r in responses) == [200] * 11 + [201]
     assert len({r.json()["customer"]["id"] for r in responses}) == 1
     assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 1
-    assert await db.fetchval("SELECT count(*) FROM customer_identities WHERE tenant_id = $1", tenant) == 1
+    assert (
+        await db.fetchval("SELECT count(*) FROM customer_identities WHERE tenant_id = $1", tenant)
+        == 1
+    )
 
 
 async def test_concurrent_creates_with_one_email_give_one_201(
@@ -444,5 +542,7 @@ async def test_customer_token_sees_and_edits_only_itself(
     assert refused.status_code in {403, 422}
     refused = await client.patch(f"{BASE}/{me['id']}", json={"customer_type": "VIP"}, headers=mine)
     assert refused.status_code == 403
-    assert (await client.patch(f"{BASE}/{other['id']}", json={"first_name": "X"}, headers=mine)).status_code == 404
+    assert (
+        await client.patch(f"{BASE}/{other['id']}", json={"first_name": "X"}, headers=mine)
+    ).status_code == 404
     assert (await client.get(BASE, headers=mine)).status_code == 403

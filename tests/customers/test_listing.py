@@ -16,9 +16,21 @@ async def _names(client: httpx.AsyncClient, headers: dict[str, str], **params: o
     return [c["first_name"] for c in response.json()["customers"]]
 
 
-async def test_search_matches_substring_case_and_accent_insensitively(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    await create_customer(client, admin, first_name="José", last_name="Müller", email="jm@example.com")
-    await create_customer(client, admin, first_name="Ana", last_name="Smith", phone="+14155550142", app_id="a", psid="PSID-777")
+async def test_search_matches_substring_case_and_accent_insensitively(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    await create_customer(
+        client, admin, first_name="José", last_name="Müller", email="jm@example.com"
+    )
+    await create_customer(
+        client,
+        admin,
+        first_name="Ana",
+        last_name="Smith",
+        phone="+14155550142",
+        app_id="a",
+        psid="PSID-777",
+    )
     await create_customer(client, admin, first_name="Zoë", email="zoe@shop.example")
     assert await _names(client, admin, q="jose") == ["José"]
     assert await _names(client, admin, q="MULLER") == ["José"]
@@ -29,7 +41,9 @@ async def test_search_matches_substring_case_and_accent_insensitively(client: ht
     assert await _names(client, admin, q="nobody") == []
 
 
-async def test_search_treats_like_wildcards_literally(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+async def test_search_treats_like_wildcards_literally(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
     await create_customer(client, admin, first_name="50%_off")
     await create_customer(client, admin, first_name="5000off")
     assert await _names(client, admin, q="50%_") == ["50%_off"]
@@ -39,8 +53,25 @@ async def test_search_treats_like_wildcards_literally(client: httpx.AsyncClient,
 
 
 async def test_filters(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
-    await create_customer(client, admin, first_name="A", email="a@example.com", customer_type="VIP", platform="instagram", tags=["Gold"])
-    await create_customer(client, admin, first_name="B", phone="+14155550100", status="INACTIVE", platform="facebook", app_id="x", psid="p1")
+    await create_customer(
+        client,
+        admin,
+        first_name="A",
+        email="a@example.com",
+        customer_type="VIP",
+        platform="instagram",
+        tags=["Gold"],
+    )
+    await create_customer(
+        client,
+        admin,
+        first_name="B",
+        phone="+14155550100",
+        status="INACTIVE",
+        platform="facebook",
+        app_id="x",
+        psid="p1",
+    )
     await create_customer(client, admin, first_name="C", tags=["silver", "gold"])
     assert await _names(client, admin, email="A@EXAMPLE.com") == ["A"]
     assert await _names(client, admin, phone="(415) 555-0100") == ["B"]
@@ -62,7 +93,10 @@ async def test_created_range(client: httpx.AsyncClient, admin: dict[str, str]) -
     first = await create_customer(client, admin, first_name="first")
     await create_customer(client, admin, first_name="second")
     assert await _names(client, admin, created_before=first["created_at"]) == []
-    assert await _names(client, admin, created_after=first["created_at"], sort_order="asc") == ["first", "second"]
+    assert await _names(client, admin, created_after=first["created_at"], sort_order="asc") == [
+        "first",
+        "second",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -75,7 +109,9 @@ async def test_created_range(client: httpx.AsyncClient, admin: dict[str, str]) -
         ("email", "desc", ["a", "c", "b"]),
     ],
 )
-async def test_sorting(client: httpx.AsyncClient, admin: dict[str, str], sort_by: str, order: str, expected: list[str]) -> None:
+async def test_sorting(
+    client: httpx.AsyncClient, admin: dict[str, str], sort_by: str, order: str, expected: list[str]
+) -> None:
     await create_customer(client, admin, first_name="a", last_name=None, email="z@example.com")
     await create_customer(client, admin, first_name="b", last_name="Adams", email="a@example.com")
     await create_customer(client, admin, first_name="c", last_name="Brown", email="m@example.com")
@@ -85,12 +121,18 @@ async def test_sorting(client: httpx.AsyncClient, admin: dict[str, str], sort_by
 async def test_page_envelope(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
     for i in range(5):
         await create_customer(client, admin, first_name=f"n{i}")
-    response = await client.get(BASE, params={"page": 2, "page_size": 2, "sort_order": "asc"}, headers=admin)
+    response = await client.get(
+        BASE, params={"page": 2, "page_size": 2, "sort_order": "asc"}, headers=admin
+    )
     body = response.json()
     assert [c["first_name"] for c in body["customers"]] == ["n2", "n3"]
     assert (body["total"], body["page"], body["page_size"], body["total_pages"]) == (5, 2, 2, 3)
     assert body["next_cursor"] is not None
-    last = (await client.get(BASE, params={"page": 3, "page_size": 2, "sort_order": "asc"}, headers=admin)).json()
+    last = (
+        await client.get(
+            BASE, params={"page": 3, "page_size": 2, "sort_order": "asc"}, headers=admin
+        )
+    ).json()
     assert [c["first_name"] for c in last["customers"]] == ["n4"]
     assert last["next_cursor"] is None
     assert (await client.get(BASE, params={"page_size": 101}, headers=admin)).status_code == 422
@@ -99,11 +141,26 @@ async def test_page_envelope(client: httpx.AsyncClient, admin: dict[str, str]) -
     assert default["page_size"] == 20
 
 
-@pytest.mark.parametrize("sort_by", ["created_at", "updated_at", "last_name", "email", "last_interaction_at", "total_spent", "last_order_date"])
-async def test_cursor_walks_every_customer_once(client: httpx.AsyncClient, admin: dict[str, str], sort_by: str) -> None:
+@pytest.mark.parametrize(
+    "sort_by",
+    [
+        "created_at",
+        "updated_at",
+        "last_name",
+        "email",
+        "last_interaction_at",
+        "total_spent",
+        "last_order_date",
+    ],
+)
+async def test_cursor_walks_every_customer_once(
+    client: httpx.AsyncClient, admin: dict[str, str], sort_by: str
+) -> None:
     created = set()
     for i in range(7):
-        body = await create_customer(client, admin, first_name=f"n{i}", last_name=["x", "y", None][i % 3])
+        body = await create_customer(
+            client, admin, first_name=f"n{i}", last_name=["x", "y", None][i % 3]
+        )
         created.add(body["id"])
     seen: list[str] = []
     cursor = None
@@ -133,5 +190,7 @@ async def test_bad_cursor_is_422(client: httpx.AsyncClient, admin: dict[str, str
     for _ in range(3):
         await create_customer(client, admin, first_name="x")
     body = (await client.get(BASE, params={"page_size": 1}, headers=admin)).json()
-    other_order = await client.get(BASE, params={"cursor": body["next_cursor"], "sort_by": "email"}, headers=admin)
+    other_order = await client.get(
+        BASE, params={"cursor": body["next_cursor"], "sort_by": "email"}, headers=admin
+    )
     assert other_order.status_code == 422

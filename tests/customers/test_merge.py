@@ -17,21 +17,43 @@ async def test_merge_moves_identities_fills_fields_and_journals(
     client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
 ) -> None:
     survivor = await create_customer(
-        client, admin, email="ada@example.com", first_name="Ada", tags=["VIP"], attributes={"tier": "gold", "a": 1},
+        client,
+        admin,
+        email="ada@example.com",
+        first_name="Ada",
+        tags=["VIP"],
+        attributes={"tier": "gold", "a": 1},
         external_ids={"hubspot": "h-1"},
     )
     source = await create_customer(
-        client, admin, email="ada.l@example.com", phone="+14155550100", app_id="ig", psid="p-42", platform="instagram",
-        first_name="Ada L", last_name="Lovelace", tags=["vip", "Newsletter"], attributes={"tier": "silver", "b": 2},
-        external_ids={"hubspot": "h-2", "salesforce": "s-1"}, access_token="tok",
+        client,
+        admin,
+        email="ada.l@example.com",
+        phone="+14155550100",
+        app_id="ig",
+        psid="p-42",
+        platform="instagram",
+        first_name="Ada L",
+        last_name="Lovelace",
+        tags=["vip", "Newsletter"],
+        attributes={"tier": "silver", "b": 2},
+        external_ids={"hubspot": "h-2", "salesforce": "s-1"},
+        access_token="tok",
     )
-    response = await client.post(f"{BASE}/{survivor['id']}/merge", json={"source_id": source["id"]}, headers=admin)
+    response = await client.post(
+        f"{BASE}/{survivor['id']}/merge", json={"source_id": source["id"]}, headers=admin
+    )
     assert response.status_code == 200, response.text
     result = response.json()
     merged = result["customer"]
     assert merged["id"] == survivor["id"]
     assert (merged["email"], merged["first_name"]) == ("ada@example.com", "Ada")  # survivor wins
-    assert (merged["phone"], merged["last_name"], merged["psid"], merged["app_id"]) == ("+14155550100", "Lovelace", "p-42", "ig")
+    assert (merged["phone"], merged["last_name"], merged["psid"], merged["app_id"]) == (
+        "+14155550100",
+        "Lovelace",
+        "p-42",
+        "ig",
+    )
     assert merged["tags"] == ["VIP", "Newsletter"]
     assert merged["attributes"] == {"tier": "gold", "a": 1, "b": 2}
     assert merged["external_ids"] == {"hubspot": "h-1", "salesforce": "s-1"}
@@ -44,7 +66,9 @@ async def test_merge_moves_identities_fills_fields_and_journals(
 
     # the source is gone, points to the survivor, and nothing resolves to it any more
     assert (await client.get(f"{BASE}/{source['id']}", headers=admin)).status_code == 404
-    row = await db.fetchrow("SELECT deleted_at, merged_into_id FROM customers WHERE id = $1", uuid.UUID(source["id"]))
+    row = await db.fetchrow(
+        "SELECT deleted_at, merged_into_id FROM customers WHERE id = $1", uuid.UUID(source["id"])
+    )
     assert row["deleted_at"] is not None
     assert row["merged_into_id"] == uuid.UUID(survivor["id"])
     by_psid = await client.get(f"{BASE}/psid/p-42", headers=admin)
@@ -65,15 +89,36 @@ async def test_merge_moves_identities_fills_fields_and_journals(
 
 
 async def test_merge_errors(
-    client: httpx.AsyncClient, admin: dict[str, str], api_key_headers: ApiKeyFactory, tenant: str, other_tenant: str, db: asyncpg.Pool
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    api_key_headers: ApiKeyFactory,
+    tenant: str,
+    other_tenant: str,
+    db: asyncpg.Pool,
 ) -> None:
     a = await create_customer(client, admin, first_name="A")
-    assert (await client.post(f"{BASE}/{a['id']}/merge", json={"source_id": a["id"]}, headers=admin)).status_code == 422
-    assert (await client.post(f"{BASE}/{a['id']}/merge", json={"source_id": str(uuid.uuid4())}, headers=admin)).status_code == 404
-    theirs = await create_customer(client, await api_key_headers(Role.ADMIN, other_tenant), first_name="T")
-    assert (await client.post(f"{BASE}/{a['id']}/merge", json={"source_id": theirs["id"]}, headers=admin)).status_code == 404
+    assert (
+        await client.post(f"{BASE}/{a['id']}/merge", json={"source_id": a["id"]}, headers=admin)
+    ).status_code == 422
+    assert (
+        await client.post(
+            f"{BASE}/{a['id']}/merge", json={"source_id": str(uuid.uuid4())}, headers=admin
+        )
+    ).status_code == 404
+    theirs = await create_customer(
+        client, await api_key_headers(Role.ADMIN, other_tenant), first_name="T"
+    )
+    assert (
+        await client.post(
+            f"{BASE}/{a['id']}/merge", json={"source_id": theirs["id"]}, headers=admin
+        )
+    ).status_code == 404
     manager = await api_key_headers(Role.MANAGER, tenant)
     b = await create_customer(client, admin, first_name="B")
-    assert (await client.post(f"{BASE}/{a['id']}/merge", json={"source_id": b["id"]}, headers=manager)).status_code == 403
+    assert (
+        await client.post(f"{BASE}/{a['id']}/merge", json={"source_id": b["id"]}, headers=manager)
+    ).status_code == 403
     assert await outbox_rows(db, tenant, "customer.merged") == []
-    assert await db.fetchval("SELECT count(*) FROM customer_merges WHERE tenant_id = $1", tenant) == 0
+    assert (
+        await db.fetchval("SELECT count(*) FROM customer_merges WHERE tenant_id = $1", tenant) == 0
+    )

@@ -27,7 +27,13 @@ async def test_upgrade_to_head_and_down_to_base(server_url: str) -> None:
     url = _with_database(server_url, name)
     try:
         await asyncio.to_thread(migrate.upgrade, url)
-        assert {"customers", "customer_identities", "outbox_events", "api_keys", "idempotency_keys"} <= await _tables(url)
+        assert {
+            "customers",
+            "customer_identities",
+            "outbox_events",
+            "api_keys",
+            "idempotency_keys",
+        } <= await _tables(url)
         await asyncio.to_thread(migrate.downgrade, url, "base")
         assert await _tables(url) == {"alembic_version"}
         await asyncio.to_thread(migrate.upgrade, url)

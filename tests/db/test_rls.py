@@ -19,17 +19,33 @@ from tests.conftest import ApiKeyFactory, create_customer
 
 
 @pytest.fixture
-async def two_tenants(client: httpx.AsyncClient, api_key_headers: ApiKeyFactory, tenant: str, other_tenant: str) -> None:
-    await create_customer(client, await api_key_headers(Role.ADMIN, tenant), email="mine@example.com")
-    await create_customer(client, await api_key_headers(Role.ADMIN, other_tenant), email="theirs@example.com")
+async def two_tenants(
+    client: httpx.AsyncClient, api_key_headers: ApiKeyFactory, tenant: str, other_tenant: str
+) -> None:
+    await create_customer(
+        client, await api_key_headers(Role.ADMIN, tenant), email="mine@example.com"
+    )
+    await create_customer(
+        client, await api_key_headers(Role.ADMIN, other_tenant), email="theirs@example.com"
+    )
 
 
 @pytest.mark.usefixtures("two_tenants")
-async def test_query_without_tenant_filter_sees_only_own_tenant(app_ctx: AppContext, tenant: str, other_tenant: str) -> None:
+async def test_query_without_tenant_filter_sees_only_own_tenant(
+    app_ctx: AppContext, tenant: str, other_tenant: str
+) -> None:
     async with app_ctx.db.unit_of_work(trusted_tenant(tenant)) as session:
         emails = (await session.execute(text("SELECT email FROM customers"))).scalars().all()
-        identities = (await session.execute(text("SELECT DISTINCT tenant_id FROM customer_identities"))).scalars().all()
-        events = (await session.execute(text("SELECT DISTINCT tenant_id FROM outbox_events"))).scalars().all()
+        identities = (
+            (await session.execute(text("SELECT DISTINCT tenant_id FROM customer_identities")))
+            .scalars()
+            .all()
+        )
+        events = (
+            (await session.execute(text("SELECT DISTINCT tenant_id FROM outbox_events")))
+            .scalars()
+            .all()
+        )
     assert emails == ["mine@example.com"]
     assert identities == [tenant]
     assert events == [tenant]
@@ -39,30 +55,47 @@ async def test_query_without_tenant_filter_sees_only_own_tenant(app_ctx: AppCont
 async def test_no_tenant_set_sees_nothing(app_ctx: AppContext) -> None:
     async with app_ctx.db.unit_of_work(None) as session:
         for table in TENANT_TABLES:
-            assert (await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0, table
+            count = text(f"SELECT count(*) FROM {table}")  # noqa: S608 - constant table names
+            assert (await session.execute(count)).scalar_one() == 0, table
 
 
 @pytest.mark.usefixtures("two_tenants")
-async def test_cannot_write_into_another_tenant(app_ctx: AppContext, tenant: str, other_tenant: str) -> None:
+async def test_cannot_write_into_another_tenant(
+    app_ctx: AppContext, tenant: str, other_tenant: str
+) -> None:
     async with app_ctx.db.unit_of_work(trusted_tenant(tenant)) as session:
-        updated = await session.execute(text("UPDATE customers SET first_name = 'pwned' WHERE tenant_id = :t"), {"t": other_tenant})
+        updated = await session.execute(
+            text("UPDATE customers SET first_name = 'pwned' WHERE tenant_id = :t"),
+            {"t": other_tenant},
+        )
         assert updated.rowcount == 0
     with pytest.raises(DBAPIError, match="row-level security"):
         async with app_ctx.db.unit_of_work(trusted_tenant(tenant)) as session:
             await session.execute(
-                text("INSERT INTO customers (id, tenant_id, status, customer_type, external_ids, marketing_opt_in, tags, attributes, preferences, version) "
-                     "VALUES (gen_random_uuid(), :t, 'ACTIVE', 'RETAIL', '{}', false, '{}', '{}', '{}', 1)"),
+                text(
+                    "INSERT INTO customers (id, tenant_id, status, customer_type, external_ids, marketing_opt_in, tags, attributes, preferences, version) "
+                    "VALUES (gen_random_uuid(), :t, 'ACTIVE', 'RETAIL', '{}', false, '{}', '{}', '{}', 1)"
+                ),
                 {"t": other_tenant},
             )
 
 
 async def test_app_role_is_not_superuser_and_cannot_bypass(app_ctx: AppContext) -> None:
     async with app_ctx.db.unit_of_work(None) as session:
-        row = (await session.execute(text(
-            "SELECT current_user, r.rolsuper, r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user"
-        ))).one()
-        forced = (await session.execute(text(
-            "SELECT bool_and(relforcerowsecurity AND relrowsecurity) FROM pg_class WHERE relname = ANY(:t)"
-        ), {"t": list(TENANT_TABLES)})).scalar_one()
+        row = (
+            await session.execute(
+                text(
+                    "SELECT current_user, r.rolsuper, r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user"
+                )
+            )
+        ).one()
+        forced = (
+            await session.execute(
+                text(
+                    "SELECT bool_and(relforcerowsecurity AND relrowsecurity) FROM pg_class WHERE relname = ANY(:t)"
+                ),
+                {"t": list(TENANT_TABLES)},
+            )
+        ).scalar_one()
     assert tuple(row) == ("patron_app", False, False)
     assert forced is True

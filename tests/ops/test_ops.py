@@ -9,7 +9,6 @@ import logging
 import httpx
 
 from patron.logging import json_formatter
-
 from tests.conftest import create_customer
 
 
@@ -30,13 +29,18 @@ async def test_metrics_by_route_template(client: httpx.AsyncClient, admin: dict[
     customer = await create_customer(client, admin, first_name="M")
     await client.get(f"/api/v1/customers/{customer['id']}", headers=admin)
     text = (await client.get("/metrics")).text
-    assert 'patron_http_requests_total{method="GET",route="/api/v1/customers/{customer_id}",status="200"}' in text
+    assert (
+        'patron_http_requests_total{method="GET",route="/api/v1/customers/{customer_id}",status="200"}'
+        in text
+    )
     assert "patron_http_request_duration_seconds_bucket" in text
     assert "patron_db_pool_size" in text
     assert customer["id"] not in text
 
 
-async def test_unknown_route_and_method_are_problem_json(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+async def test_unknown_route_and_method_are_problem_json(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
     missing = await client.get("/api/v1/nothing-here", headers=admin)
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
@@ -57,12 +61,21 @@ async def test_trace_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     assert len(made) == 32
 
 
-async def test_outbox_event_carries_request_trace_id(client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db) -> None:
-    await client.post("/api/v1/customers", json={"first_name": "T"}, headers={**admin, "X-Trace-Id": "trace-xyz"})
-    assert await db.fetchval("SELECT trace_id FROM outbox_events WHERE tenant_id = $1", tenant) == "trace-xyz"
+async def test_outbox_event_carries_request_trace_id(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db
+) -> None:
+    await client.post(
+        "/api/v1/customers", json={"first_name": "T"}, headers={**admin, "X-Trace-Id": "trace-xyz"}
+    )
+    assert (
+        await db.fetchval("SELECT trace_id FROM outbox_events WHERE tenant_id = $1", tenant)
+        == "trace-xyz"
+    )
 
 
-async def test_logs_are_json_with_trace_id_and_no_secrets(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+async def test_logs_are_json_with_trace_id_and_no_secrets(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(json_formatter())
