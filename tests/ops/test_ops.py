@@ -5,10 +5,16 @@ from __future__ import annotations
 import io
 import json
 import logging
+from typing import Any
 
 import httpx
+import pytest
 
+from patron.app import create_app
+from patron.context import AppContext
+from patron.kit.ratelimit import RateLimiter
 from patron.logging import json_formatter
+from tests import services
 from tests.conftest import create_customer
 
 
@@ -107,3 +113,36 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
     assert "/api/v1/customers/upsert" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
     assert (await client.get("/redoc")).status_code == 200
+
+
+def _app_with_redis(app_ctx: AppContext, settings: Any, url: str) -> Any:
+    configured = settings.model_copy(update={"redis_url": url})
+    ctx = AppContext(
+        **{**app_ctx.__dict__, "settings": configured, "rate_limiter": RateLimiter(url)}
+    )
+    return create_app(configured, context=ctx)
+
+
+async def test_ready_is_503_when_configured_redis_is_down(
+    app_ctx: AppContext, settings: Any
+) -> None:
+    app = _app_with_redis(app_ctx, settings, "redis://127.0.0.1:1/0")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.get("/ready")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["database"] == "ok"
+    assert checks["redis"].startswith("error")
+
+
+async def test_ready_checks_redis_when_configured(app_ctx: AppContext, settings: Any) -> None:
+    url = services.redis_url()
+    if url is None:
+        pytest.skip(
+            "Redis is not reachable on 127.0.0.1:6379 (set PATRON_TEST_REDIS_URL); CI requires it"
+        )
+    app = _app_with_redis(app_ctx, settings, url)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
