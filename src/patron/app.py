@@ -20,7 +20,11 @@ from patron.errors import Conflict, InvalidInput, PatronError, install_handlers,
 from patron.idempotency.service import IdempotentReplay
 from patron.logging import configure_logging
 from patron.ops.metrics import POOL
-from patron.ops.middleware import IdempotencyMiddleware, RequestContextMiddleware
+from patron.ops.middleware import (
+    BodyLimitMiddleware,
+    IdempotencyMiddleware,
+    RequestContextMiddleware,
+)
 
 log = structlog.get_logger("patron.app")
 
@@ -73,6 +77,7 @@ def create_app(
     app.include_router(public_router)
     app.include_router(api_router)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,

@@ -146,3 +146,13 @@ async def test_ready_checks_redis_when_configured(app_ctx: AppContext, settings:
         response = await c.get("/ready")
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+async def test_oversized_body_is_413_problem(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db
+) -> None:
+    big = {"first_name": "A", "attributes": {"blob": "x" * (1024 * 1024 + 10)}}
+    response = await client.post("/api/v1/customers", json=big, headers=admin)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 0

@@ -13,6 +13,7 @@ import structlog
 from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from patron.errors import PayloadTooLarge, problem_response
 from patron.idempotency.service import PendingKey, finish_idempotent_request
 from patron.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from patron.ops.tracing import set_trace_id, trace_id_from_headers
@@ -121,3 +122,43 @@ class IdempotencyMiddleware:
             await finish_idempotent_request(
                 ctx.db, pending, start["status"], start.get("headers", []), bytes(body)
             )
+
+
+class BodyLimitMiddleware:
+    """413 problem details for request bodies over ``max_bytes``.
+
+    A declared ``Content-Length`` over the limit is refused before anything is read; a body
+    without one (chunked) is counted as it streams and refused once it passes the limit.
+    (FastAPI's own ``max_body_size`` answers outside the app's problem+json handler.)
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            response = problem_response(self._error().to_problem())
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise self._error()
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    def _error(self) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"request body is larger than {self.max_bytes} bytes", max_bytes=self.max_bytes
+        )
