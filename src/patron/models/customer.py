@@ -6,7 +6,18 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Computed, Date, DateTime, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    Boolean,
+    Computed,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -35,6 +46,7 @@ class Customer(IdMixin, TenantMixin, TimestampMixin, Base):
     locale: Mapped[str | None] = mapped_column(String(35))
     timezone: Mapped[str | None] = mapped_column(String(64))
     avatar_url: Mapped[str | None] = mapped_column(Text)
+    avatar_storage_key: Mapped[str | None] = mapped_column(Text)
     profile_pic_url: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="ACTIVE")
     customer_type: Mapped[str] = mapped_column(String(16), nullable=False, default="RETAIL")
@@ -63,4 +75,11 @@ class Customer(IdMixin, TenantMixin, TimestampMixin, Base):
     __table_args__ = (
         Index("ix_customers_tenant_id_created_at", "tenant_id", "created_at", "id"),
         Index("ix_customers_tenant_id_updated_at", "tenant_id", "updated_at", "id"),
+        Index(
+            "ix_customers_search_document_trgm",
+            "search_document",
+            postgresql_using="gin",
+            postgresql_ops={"search_document": "gin_trgm_ops"},
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
     )
