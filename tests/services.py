@@ -41,7 +41,9 @@ def server_database_url() -> str:
     if os.environ.get("PATRON_TEST_EMBEDDED") != "1" and reachable(local, 5432):
         return local
     if REQUIRE_SERVICES:
-        raise RuntimeError("PATRON_REQUIRE_SERVICES=1 but PostgreSQL on 127.0.0.1:5432 is not reachable")
+        raise RuntimeError(
+            "PATRON_REQUIRE_SERVICES=1 but PostgreSQL on 127.0.0.1:5432 is not reachable"
+        )
     from patron.db.embedded import start_embedded
 
     return start_embedded(ROOT / ".patron-test")

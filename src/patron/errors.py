@@ -164,6 +164,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ProblemDetails, "description": "No such object in this tenant"},
     409: {"model": ProblemDetails, "description": "Identity held by another customer"},
     412: {"model": ProblemDetails, "description": "If-Match does not match the current ETag"},
+    413: {"model": ProblemDetails, "description": "Request body too large"},
     422: {"model": ValidationProblem, "description": "Invalid input"},
     429: {"model": ProblemDetails, "description": "Rate limited; see Retry-After"},
 }

@@ -18,6 +18,9 @@ from patron.errors import Forbidden, NotFound, Unauthorized
 from patron.idempotency.service import begin_idempotent_request
 from patron.tenancy import TenantId, resolve_tenant
 
+# GET and HEAD never write: they run without BEGIN/COMMIT (see Database.read_only).
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
 
 @dataclass
 class RequestContext:
@@ -51,8 +54,7 @@ async def authenticate(request: Request) -> Principal:
     api_key = request.headers.get("x-api-key")
     authorization = request.headers.get("authorization", "")
     if api_key:
-        async with ctx.db.unit_of_work(None) as session:
-            principal = await ctx.api_keys.authenticate(session, api_key)
+        principal = await ctx.api_keys.authenticate(ctx.db, api_key)
     elif authorization[:7].lower() == "bearer ":
         if ctx.jwks is None:
             raise Unauthorized("bearer tokens are not accepted: JWKS_URL is not configured")
@@ -91,6 +93,10 @@ class Scope:
         request.state.tenant = tenant
         if request.method == "POST" and "idempotency-key" in request.headers:
             await begin_idempotent_request(ctx.db, request, principal, tenant)
+        if request.method in _READ_METHODS:
+            async with ctx.db.read_only(tenant) as session:
+                yield RequestContext(principal=principal, tenant=tenant, session=session, app=ctx)
+            return
         async with ctx.db.unit_of_work(tenant) as session:
             yield RequestContext(principal=principal, tenant=tenant, session=session, app=ctx)
 

@@ -84,9 +84,10 @@ class CustomerQuery:
 def like_pattern(text: str) -> str:
     """A LIKE substring pattern with ``%``, ``_`` and ``\\`` matched literally.
 
-    Escape only text that is already folded: ``patron_unaccent`` turns ``％ ＿ ＼`` into
-    ``% _ \\``, which would act as wildcards if folded after escaping. The API builds its
-    pattern in SQL with :func:`search_pattern`.
+    Escape only text that is already folded: ``patron_unaccent`` turns fullwidth ``%``,
+    ``_`` and ``\\`` (U+FF05, U+FF3F, U+FF3C) into ASCII ones, which would act as
+    wildcards if folded after escaping. The API builds its pattern in SQL with
+    :func:`search_pattern`.
     """
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"

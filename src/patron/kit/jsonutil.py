@@ -30,7 +30,7 @@ def loads(data: bytes | str) -> Any:
 
 def check_storable(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
     """Raise ``ValueError`` unless free JSON from a client can be stored and echoed as is:
-    integers in the signed 64-bit range, finite numbers, at most ``max_depth`` levels."""
+    finite numbers within the signed 64-bit range, at most ``max_depth`` levels deep."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -48,3 +48,7 @@ def check_storable(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
             raise ValueError("integers must be within the signed 64-bit range")
         elif isinstance(item, float) and not math.isfinite(item):
             raise ValueError("numbers must be finite")
+        elif isinstance(item, float) and not _INT64_MIN <= item <= _INT64_MAX:
+            # PostgreSQL prints a JSONB number in plain digits: 1e300 would come back as a
+            # 301-digit integer.
+            raise ValueError("numbers must be within the signed 64-bit range")
