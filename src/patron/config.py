@@ -32,7 +32,9 @@ class Settings(BaseSettings):
 
     # Database: without a URL an embedded server is started under PATRON_HOME.
     database_url: str | None = None
-    database_pool_size: int = 10
+    # Connections kept open; size it to the requests in flight per process, since
+    # connections beyond it (overflow) are opened and closed per use.
+    database_pool_size: int = 20
     database_max_overflow: int = 10
     database_app_role: str = "patron_app"
 

@@ -6,6 +6,7 @@ without a ``Scope`` dependency fails ``test_every_api_route_is_scoped``.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -77,7 +78,9 @@ def test_every_api_route_is_scoped() -> None:
 
 
 def _url(path: str, customer_id: str) -> str:
-    return path.replace("{customer_id}", customer_id).replace("{psid}", "some-psid")
+    """A concrete URL: the customer id given, a random UUID for any other ``{..._id}``."""
+    url = path.replace("{customer_id}", customer_id).replace("{psid}", "some-psid")
+    return re.sub(r"\{[a-z_]+\}", lambda _: str(uuid.uuid4()), url)
 
 
 @pytest.mark.parametrize(("method", "path", "scope"), ROUTES, ids=ROUTE_IDS)

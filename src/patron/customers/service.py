@@ -177,6 +177,7 @@ class CustomerService:
         updated = await self.get(row.id)
         fields_changed = sorted(
             {"access_token" if k == "access_token_encrypted" else k for k in changed}
+            - {"avatar_storage_key"}
         )
         await outbox.record(
             self.session,
@@ -295,6 +296,30 @@ class CustomerService:
             },
         )
         return updated
+
+    async def require(self, customer_id: uuid.UUID, *, for_update: bool = False) -> None:
+        """404 unless ``customer_id`` is a live customer of the tenant (other domains call
+        this before touching a customer's sub-resources; ``for_update`` locks the row)."""
+        if await self.repo.get(customer_id, for_update=for_update) is None:
+            raise NotFound("customer not found", customer_id=str(customer_id))
+
+    async def set_marketing_opt_in(self, customer_id: uuid.UUID, value: bool) -> None:
+        """Set ``marketing_opt_in`` (driven by the consent ledger); emits customer.updated
+        when it changes."""
+        row = await self._locked(customer_id)
+        if row.marketing_opt_in == value:
+            return
+        await self._apply(row, {"marketing_opt_in": value})
+
+    async def set_avatar(
+        self, customer_id: uuid.UUID, avatar_url: str | None, storage_key: str | None
+    ) -> str | None:
+        """Point the customer at a new avatar; returns the previous storage key (to delete
+        once the transaction commits). Emits customer.updated with ``avatar_url``."""
+        row = await self._locked(customer_id)
+        previous: str | None = row.avatar_storage_key
+        await self._apply(row, {"avatar_url": avatar_url, "avatar_storage_key": storage_key})
+        return previous
 
     async def _locked(self, customer_id: uuid.UUID) -> Any:
         row = await self.repo.get(customer_id, for_update=True)

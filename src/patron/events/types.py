@@ -20,6 +20,18 @@ class EventType(StrEnum):
     CUSTOMER_SEGMENT_EXITED = "customer.segment_exited"
     CUSTOMER_ORDER_RECORDED = "customer.order_recorded"
     CUSTOMER_CONSENT_CHANGED = "customer.consent_changed"
+    CUSTOMER_ADDRESS_ADDED = "customer.address_added"
+    CUSTOMER_ADDRESS_UPDATED = "customer.address_updated"
+    CUSTOMER_ADDRESS_REMOVED = "customer.address_removed"
+    CUSTOMER_NOTE_REMOVED = "customer.note_removed"
+    CUSTOMER_DOCUMENT_ADDED = "customer.document_added"
+    CUSTOMER_DOCUMENT_VERIFIED = "customer.document_verified"
+    CUSTOMER_DOCUMENT_REJECTED = "customer.document_rejected"
+    CUSTOMER_DOCUMENT_REMOVED = "customer.document_removed"
+    CUSTOMER_PAYMENT_METHOD_ADDED = "customer.payment_method_added"
+    CUSTOMER_PAYMENT_METHOD_REMOVED = "customer.payment_method_removed"
+    CUSTOMER_COMMUNICATION_RECORDED = "customer.communication_recorded"
+    CUSTOMER_AVATAR_CHANGED = "customer.avatar_changed"
 
 
 # data shapes, by type:
