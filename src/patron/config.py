@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     sms_webhook_url: str | None = None
 
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    # Searches with `q` count at most this many matches (`total_capped` says when).
+    search_count_cap: int = Field(default=10_000, ge=1)
     # Largest request body accepted (bytes); larger ones are 413. Routes may set their own.
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 

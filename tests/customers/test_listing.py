@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
+from patron.app import create_app
+from patron.context import AppContext
 from tests.conftest import create_customer
 
 BASE = "/api/v1/customers"
@@ -194,3 +198,19 @@ async def test_bad_cursor_is_422(client: httpx.AsyncClient, admin: dict[str, str
         BASE, params={"cursor": body["next_cursor"], "sort_by": "email"}, headers=admin
     )
     assert other_order.status_code == 422
+
+
+async def test_search_total_is_capped_and_last_page_needs_no_count(
+    app_ctx: Any, settings: Any, admin: dict[str, str]
+) -> None:
+    capped = settings.model_copy(update={"search_count_cap": 3})
+    app = create_app(capped, context=AppContext(**{**app_ctx.__dict__, "settings": capped}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        for i in range(5):
+            await create_customer(c, admin, first_name=f"Capped{i}")
+        first = (await c.get(BASE, params={"q": "capped", "page_size": 2}, headers=admin)).json()
+        assert (first["total"], first["total_capped"], len(first["customers"])) == (3, True, 2)
+        whole = (await c.get(BASE, params={"q": "capped", "page_size": 10}, headers=admin)).json()
+        assert (whole["total"], whole["total_capped"], len(whole["customers"])) == (5, False, 5)
+        unfiltered = (await c.get(BASE, params={"page_size": 2}, headers=admin)).json()
+        assert (unfiltered["total"], unfiltered["total_capped"]) == (5, False)

@@ -145,8 +145,9 @@ async def list_customers(
         sort_by=sort_by,
         sort_order=sort_order,
     )
+    settings = ctx.app.settings
     return await listing.list_customers(
-        service(ctx).repo, spec, ctx.app.settings.default_phone_region
+        service(ctx).repo, spec, settings.default_phone_region, settings.search_count_cap
     )
 
 

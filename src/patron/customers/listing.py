@@ -171,7 +171,7 @@ def _cursor_value(sort_by: SortBy, raw: Any) -> Any:
 
 
 async def list_customers(
-    repo: CustomerRepository, query: CustomerQuery, default_region: str
+    repo: CustomerRepository, query: CustomerQuery, default_region: str, count_cap: int = 10_000
 ) -> CustomerPage:
     """One page of live customers matching ``query``, with the total and a next cursor."""
     filters = build_filters(query, default_region)
@@ -197,7 +197,16 @@ async def list_customers(
     rows = await repo.page(filters, order, keyset=keyset, limit=query.page_size + 1, offset=offset)
     has_more = len(rows) > query.page_size
     rows = rows[: query.page_size]
-    total = await repo.count(filters)
+    total_capped = False
+    if not has_more and not query.cursor and (rows or offset == 0):
+        total = offset + len(rows)  # the last page: no count query needed
+    elif query.q:
+        # Text search counts at most `count_cap` matches (as HubSpot's search does): an
+        # exact count of a common substring over a large tenant costs more than the page.
+        total = await repo.count(filters, cap=count_cap)
+        total_capped = total >= count_cap
+    else:
+        total = await repo.count(filters)
     next_cursor = None
     if has_more and rows:
         last = rows[-1]
@@ -217,6 +226,7 @@ async def list_customers(
         page_size=query.page_size,
         total_pages=total_pages(total, query.page_size),
         next_cursor=next_cursor,
+        total_capped=total_capped,
     )
 
 

@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, func, insert, literal, select, update
 from sqlalchemy.sql import Select
 
-from patron.kit.repository import TenantScopedRepository
+from patron.kit.repository import PreparedQuery, TenantScopedRepository, tenant_filter
 from patron.models import Customer, CustomerStats
 
 C = Customer.__table__.c
@@ -35,6 +35,13 @@ READ_COLUMNS: tuple[Any, ...] = (
 
 _FROM = Customer.__table__.outerjoin(CustomerStats.__table__, S.customer_id == C.id)
 
+# GET /customers/{id} is the hottest read: compiled once (see PreparedQuery).
+_GET_BY_ID = PreparedQuery(
+    select(*READ_COLUMNS)
+    .select_from(_FROM)
+    .where(tenant_filter(Customer), C.deleted_at.is_(None), C.id == bindparam("customer_id"))
+)
+
 
 class CustomerRepository(TenantScopedRepository[Customer]):
     model = Customer
@@ -54,6 +61,10 @@ class CustomerRepository(TenantScopedRepository[Customer]):
             stmt = stmt.with_for_update(of=Customer.__table__)
         row: Row[Any] | None = (await self.session.execute(stmt)).first()
         return row
+
+    async def get_fast(self, customer_id: uuid.UUID) -> Any:
+        """:meth:`get` without locking, through the prepared query (a mapping, or None)."""
+        return await self.fetchrow(_GET_BY_ID, customer_id=customer_id)
 
     async def get_many_for_update(self, ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
         """Lock several live customers in primary-key order (deadlock-free)."""
@@ -98,10 +109,14 @@ class CustomerRepository(TenantScopedRepository[Customer]):
         stmt = stmt.order_by(*order).limit(limit).offset(offset)
         return list((await self.session.execute(stmt)).all())
 
-    async def count(self, filters: list[ColumnElement[bool]]) -> int:
-        stmt = (
-            select(func.count(literal(1)))
+    async def count(self, filters: list[ColumnElement[bool]], *, cap: int | None = None) -> int:
+        """Live customers matching ``filters``; with ``cap``, counting stops at ``cap``."""
+        matching = (
+            select(literal(1))
             .select_from(_FROM)
             .where(C.tenant_id == self.tenant, C.deleted_at.is_(None), *filters)
         )
+        if cap is not None:
+            matching = matching.limit(cap)
+        stmt = select(func.count()).select_from(matching.subquery())
         return int((await self.session.execute(stmt)).scalar_one())

@@ -323,6 +323,8 @@ class CustomerPage(BaseModel):
     page_size: int
     total_pages: int
     next_cursor: str | None
+    # True when ``q`` matched more customers than are counted (``total`` is then the cap).
+    total_capped: bool = False
 
 
 class UpsertResult(BaseModel):

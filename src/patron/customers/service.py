@@ -72,7 +72,7 @@ class CustomerService:
 
     async def get(self, customer_id: uuid.UUID) -> CustomerRead:
         """A live customer. Raises :class:`NotFound` (also for another tenant's id)."""
-        row = await self.repo.get(customer_id)
+        row = await self.repo.get_fast(customer_id)
         if row is None:
             raise NotFound("customer not found", customer_id=str(customer_id))
         return customer_read(row)
