@@ -16,13 +16,26 @@ C = Customer.__table__.c
 S = CustomerStats.__table__.c
 
 # Columns read for a customer response (never the ciphertext itself, only whether it exists).
-READ_COLUMNS: tuple[Any, ...] = (
+CUSTOMER_COLUMNS: tuple[Any, ...] = (
     *[
         col
         for col in Customer.__table__.c
         if col.name not in {"access_token_encrypted", "search_document"}
     ],
     (C.access_token_encrypted.is_not(None)).label("has_access_token"),
+)
+STATS_LABELS = (
+    "stats_currency",
+    "stats_total_orders",
+    "stats_total_spent",
+    "stats_lifetime_value",
+    "stats_first_order_date",
+    "stats_last_order_date",
+    "stats_total_appointments",
+    "stats_last_appointment_date",
+)
+READ_COLUMNS: tuple[Any, ...] = (
+    *CUSTOMER_COLUMNS,
     S.currency.label("stats_currency"),
     S.total_orders.label("stats_total_orders"),
     S.total_spent.label("stats_total_spent"),
@@ -76,16 +89,23 @@ class CustomerRepository(TenantScopedRepository[Customer]):
         )
         return list((await self.session.execute(stmt)).all())
 
-    async def insert(self, values: dict[str, Any]) -> None:
-        await self.session.execute(insert(Customer).values(self.stamp(values)))
+    async def insert(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Insert a customer; returns its customer columns (no stats: a new customer has none)."""
+        stmt = insert(Customer).values(self.stamp(values)).returning(*CUSTOMER_COLUMNS)
+        row = (await self.session.execute(stmt)).one()
+        return {**row._mapping, **dict.fromkeys(STATS_LABELS)}
 
-    async def update(self, customer_id: uuid.UUID, values: dict[str, Any]) -> None:
-        """Apply ``values`` and bump ``version`` (callers hold the row lock)."""
-        await self.session.execute(
+    async def update(self, customer_id: uuid.UUID, values: dict[str, Any]) -> dict[str, Any]:
+        """Apply ``values`` and bump ``version`` (callers hold the row lock); returns the
+        updated customer columns."""
+        stmt = (
             update(Customer)
             .where(C.tenant_id == self.tenant, C.id == customer_id)
             .values(**values, version=C.version + 1, updated_at=func.now())
+            .returning(*CUSTOMER_COLUMNS)
         )
+        row = (await self.session.execute(stmt)).one()
+        return dict(row._mapping)
 
     async def access_token_ciphertext(self, customer_id: uuid.UUID) -> bytes | None:
         stmt = self.select(C.access_token_encrypted).where(

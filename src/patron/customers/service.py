@@ -131,9 +131,8 @@ class CustomerService:
 
     async def _insert(self, values: dict[str, Any], keys: set[IdentityKey]) -> CustomerRead:
         customer_id = new_id()
-        await self.repo.insert({**values, "id": customer_id})
+        created = customer_read(await self.repo.insert({**values, "id": customer_id}))
         await self.identity_repo.add(customer_id, keys)
-        created = await self.get(customer_id)
         await outbox.record(
             self.session,
             self.tenant,
@@ -173,8 +172,9 @@ class CustomerService:
             after = identities.keys_from_fields({**dict(current), **changed})
             await self.identity_repo.lock(after - before)
             await identities.sync(self.identity_repo, row.id, before, after)
-        await self.repo.update(row.id, changed)
-        updated = await self.get(row.id)
+        columns = await self.repo.update(row.id, changed)
+        # stats are not touched by a profile update: keep the ones read with the lock
+        updated = customer_read({**row._mapping, **columns})
         fields_changed = sorted(
             {"access_token" if k == "access_token_encrypted" else k for k in changed}
             - {"avatar_storage_key"}
@@ -240,7 +240,7 @@ class CustomerService:
         """Set status BLOCKED with ``blocked_at`` and ``block_reason``."""
         row = await self._locked(customer_id)
         now = datetime.now(UTC)
-        await self.repo.update(
+        columns = await self.repo.update(
             customer_id,
             {"status": CustomerStatus.BLOCKED.value, "blocked_at": now, "block_reason": reason},
         )
@@ -256,12 +256,12 @@ class CustomerService:
                 "previous_status": row.status,
             },
         )
-        return await self.get(customer_id)
+        return customer_read({**row._mapping, **columns})
 
     async def unblock(self, customer_id: uuid.UUID, reason: str | None) -> CustomerRead:
         """Back to ACTIVE; ``blocked_at`` and ``block_reason`` are cleared."""
-        await self._locked(customer_id)
-        await self.repo.update(
+        row = await self._locked(customer_id)
+        columns = await self.repo.update(
             customer_id,
             {"status": CustomerStatus.ACTIVE.value, "blocked_at": None, "block_reason": None},
         )
@@ -272,7 +272,7 @@ class CustomerService:
             str(customer_id),
             {"customer_id": str(customer_id), "reason": reason},
         )
-        return await self.get(customer_id)
+        return customer_read({**row._mapping, **columns})
 
     async def record_interaction(
         self, customer_id: uuid.UUID, occurred_at: datetime | None, channel: str | None
@@ -282,8 +282,8 @@ class CustomerService:
         when = (occurred_at or datetime.now(UTC)).astimezone(UTC)
         if row.last_interaction_at is not None and row.last_interaction_at >= when:
             return customer_read(row)
-        await self.repo.update(customer_id, {"last_interaction_at": when})
-        updated = await self.get(customer_id)
+        columns = await self.repo.update(customer_id, {"last_interaction_at": when})
+        updated = customer_read({**row._mapping, **columns})
         await outbox.record(
             self.session,
             self.tenant,
