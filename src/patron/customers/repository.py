@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.sql import Select
 
 from patron.kit.repository import PreparedQuery, TenantScopedRepository, tenant_filter
-from patron.models import Customer, CustomerStats
+from patron.models import Customer, CustomerIdentity, CustomerStats
 
 C = Customer.__table__.c
+I = CustomerIdentity.__table__.c  # noqa: E741 - I for identities, like C and S
 S = CustomerStats.__table__.c
 
 # Columns read for a customer response (never the ciphertext itself, only whether it exists).
@@ -78,6 +89,26 @@ class CustomerRepository(TenantScopedRepository[Customer]):
     async def get_fast(self, customer_id: uuid.UUID) -> Any:
         """:meth:`get` without locking, through the prepared query (a mapping, or None)."""
         return await self.fetchrow(_GET_BY_ID, customer_id=customer_id)
+
+    async def holders_for_update(self, keys: Iterable[tuple[str, str, str]]) -> list[Row[Any]]:
+        """Live customers holding any of the identity ``(kind, namespace, value)`` keys,
+        locked in primary-key order: resolution and row lock in one statement."""
+        wanted = [tuple(k) for k in keys]
+        if not wanted:
+            return []
+        holders = self.scoped(
+            select(I.customer_id).where(
+                I.released_at.is_(None), tuple_(I.kind, I.namespace, I.value).in_(wanted)
+            ),
+            CustomerIdentity,
+        )
+        stmt = (
+            self.read_select()
+            .where(C.id.in_(holders))
+            .order_by(C.id)
+            .with_for_update(of=Customer.__table__)
+        )
+        return list((await self.session.execute(stmt)).all())
 
     async def get_many_for_update(self, ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
         """Lock several live customers in primary-key order (deadlock-free)."""

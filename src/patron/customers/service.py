@@ -204,20 +204,19 @@ class CustomerService:
                 loc=["body"],
             )
         await self.identity_repo.lock(keys)
-        holders = set((await self.identity_repo.holders(keys)).values())
+        holders = await self.repo.holders_for_update(
+            (str(k.kind), k.namespace, k.value) for k in keys
+        )
         if not holders:
             return True, await self._insert({**CREATE_DEFAULTS, **values}, keys)
         if len(holders) > 1:
-            ids = sorted(str(h) for h in holders)
+            ids = sorted(str(h.id) for h in holders)
             raise Conflict(
                 "the identities given belong to different customers; merge them first",
                 conflicting_customer_id=ids[0],
                 conflicting_customer_ids=ids,
             )
-        row = await self.repo.get(holders.pop(), for_update=True)
-        if row is None:  # pragma: no cover - a live identity always has a live customer
-            raise NotFound("customer not found")
-        return False, await self._apply(row, values)
+        return False, await self._apply(holders[0], values)
 
     async def delete(self, customer_id: uuid.UUID, *, if_match: str | None = None) -> None:
         """Soft delete: the row stays (``deleted_at``), its identities are released."""
@@ -320,6 +319,15 @@ class CustomerService:
         previous: str | None = row.avatar_storage_key
         await self._apply(row, {"avatar_url": avatar_url, "avatar_storage_key": storage_key})
         return previous
+
+    async def avatar_storage_key(self, customer_id: uuid.UUID) -> str | None:
+        """Storage key of the customer's uploaded avatar (None without one); 404 unless
+        ``customer_id`` is a live customer of the tenant."""
+        row = await self.repo.get(customer_id)
+        if row is None:
+            raise NotFound("customer not found", customer_id=str(customer_id))
+        key: str | None = row.avatar_storage_key
+        return key
 
     async def _locked(self, customer_id: uuid.UUID) -> Any:
         row = await self.repo.get(customer_id, for_update=True)
