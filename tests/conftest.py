@@ -53,14 +53,27 @@ def server_url() -> str:
     return services.server_database_url()
 
 
+async def _drop_database(server_url: str, name: str) -> None:
+    conn = await asyncpg.connect(libpq_dsn(server_url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
-def database_url(server_url: str) -> str:
-    """A fresh database for this xdist worker, migrated to head by Alembic."""
-    name = f"patron_test_{_worker()}"
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh database for this xdist worker of this test run, migrated to head by Alembic.
+
+    The name carries the process id, so concurrent test runs on one server never drop
+    each other's database; it is dropped again at the end of the run.
+    """
+    name = f"patron_test_{_worker()}_{os.getpid()}"
     asyncio.run(_recreate_database(server_url, name))
     url = _with_database(server_url, name)
     migrate.upgrade(url)
-    return url
+    yield url
+    asyncio.run(_drop_database(server_url, name))
 
 
 @pytest.fixture(scope="session")

@@ -1,20 +1,23 @@
 """Units of work: one session and one transaction per request, job or CLI command.
 
-The transaction sets ``app.tenant_id`` (``set_config(..., is_local => true)``) so that the
-row-level security policies see the tenant; without it every tenant table reads empty.
-Services and repositories never commit; the unit of work does, or rolls back on error.
+Row-level security reads the tenant from the ``app.tenant_id`` setting; without it every
+tenant table reads empty. The setting is kept per connection (session level) and the
+tenant last set on each pooled connection is remembered in ``connection.info``, so a
+request for the same tenant as the connection's previous one costs no round trip at all.
+The remembered value is dropped whenever a transaction does not commit (a rollback undoes
+a ``set_config`` made inside it), and every unit of work checks it before its first
+statement — a tenantless one sets ``''`` — so a value left on a pooled connection is
+never used by the wrong request.
 
-Read-only requests use :meth:`Database.read_only` instead: no ``BEGIN``/``COMMIT``, each
-statement is its own transaction, and the tenant is set for the connection's session.
-That saves two of a GET's four round trips. It is safe because *every* checkout sets
-``app.tenant_id`` before its first statement (a tenantless unit of work clears it), so a
-value left on a pooled connection is always overwritten before it could be used.
+Services and repositories never commit; the unit of work does, or rolls back on error.
+Read-only requests use :meth:`Database.read_only`: no ``BEGIN``/``COMMIT`` at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -22,12 +25,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from patron.db.engine import create_sessionmaker
 from patron.tenancy import TenantId
 
-_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
-_SET_TENANT_SESSION = text("SELECT set_config('app.tenant_id', :tenant, false)")
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, false)")
+_TENANT_KEY = "patron.tenant_id"
+
+
+async def _use_tenant(session: AsyncSession, tenant: str) -> MutableMapping[Any, Any]:
+    """Make ``tenant`` the connection's RLS tenant; returns the connection's info dict."""
+    connection = await session.connection()
+    info = connection.info
+    if info.get(_TENANT_KEY) != tenant:
+        info.pop(_TENANT_KEY, None)
+        await connection.execute(_SET_TENANT, {"tenant": tenant})
+        info[_TENANT_KEY] = tenant
+    return info
 
 
 class Database:
-    """The application engine and its session factory (one per process)."""
+    """The application engine and its session factories (one per process)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -39,14 +53,20 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(self, tenant: TenantId | None) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction, scoped to ``tenant`` for row-level security.
+        """A session inside one transaction, scoped to ``tenant`` for row-level security
+        (``None``: no tenant, so tenant tables read empty).
 
         Commits when the block exits normally, rolls back when it raises.
         """
-        async with self.sessionmaker() as session, session.begin():
-            # '' for no tenant: shadows a value left on the connection by a read-only use.
-            await session.execute(_SET_TENANT, {"tenant": tenant or ""})
-            yield session
+        info: MutableMapping[Any, Any] | None = None
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                info = await _use_tenant(session, tenant or "")
+                yield session
+        except BaseException:
+            if info is not None:
+                info.pop(_TENANT_KEY, None)  # the rollback may have undone the setting
+            raise
 
     @asynccontextmanager
     async def read_only(self, tenant: TenantId) -> AsyncIterator[AsyncSession]:
@@ -56,7 +76,7 @@ class Database:
         for work that a single statement at a time can do correctly: reads.
         """
         async with self.autocommit_sessionmaker() as session:
-            await session.execute(_SET_TENANT_SESSION, {"tenant": tenant})
+            await _use_tenant(session, tenant)
             yield session
 
     async def dispose(self) -> None:
