@@ -6,6 +6,8 @@ own engine (role ``patron_app``), as a forgotten tenant filter would.
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from sqlalchemy import text
@@ -13,6 +15,8 @@ from sqlalchemy.exc import DBAPIError
 
 from patron.auth.principal import Role
 from patron.context import AppContext
+from patron.db.engine import create_app_engine
+from patron.db.session import Database
 from patron.models import TENANT_TABLES
 from patron.tenancy import trusted_tenant
 from tests.conftest import ApiKeyFactory, create_customer
@@ -99,3 +103,38 @@ async def test_app_role_is_not_superuser_and_cannot_bypass(app_ctx: AppContext) 
         ).scalar_one()
     assert tuple(row) == ("patron_app", False, False)
     assert forced is True
+
+
+@pytest.mark.usefixtures("two_tenants")
+async def test_tenant_setting_survives_pool_reuse_and_rollback(
+    settings: Any, database_url: str, tenant: str, other_tenant: str
+) -> None:
+    """One pooled connection, reused: the remembered tenant must never outlive a rollback."""
+    db = Database(
+        create_app_engine(
+            settings.model_copy(update={"database_pool_size": 1, "database_max_overflow": 0}),
+            database_url,
+        )
+    )
+    mine, theirs = trusted_tenant(tenant), trusted_tenant(other_tenant)
+    emails = text("SELECT email FROM customers")
+    try:
+        async with db.read_only(mine) as session:
+            assert (await session.execute(emails)).scalars().all() == ["mine@example.com"]
+
+        # set "theirs" inside a transaction that then rolls back: the server reverts to "mine"
+        async def fail_after_reading() -> None:
+            async with db.unit_of_work(theirs) as session:
+                assert (await session.execute(emails)).scalars().all() == ["theirs@example.com"]
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            await fail_after_reading()
+        async with db.unit_of_work(theirs) as session:
+            assert (await session.execute(emails)).scalars().all() == ["theirs@example.com"]
+        async with db.unit_of_work(None) as session:
+            assert (await session.execute(emails)).scalars().all() == []
+        async with db.read_only(mine) as session:
+            assert (await session.execute(emails)).scalars().all() == ["mine@example.com"]
+    finally:
+        await db.dispose()
