@@ -77,7 +77,11 @@ def create_app(
     app.include_router(public_router)
     app.include_router(api_router)
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_request_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_service_url: str | None = None
     storage_url: str | None = None
+    s3_endpoint_url: str | None = None
     smtp_url: str | None = None
     sms_webhook_url: str | None = None
 
@@ -71,6 +72,8 @@ class Settings(BaseSettings):
     search_count_cap: int = Field(default=10_000, ge=1)
     # Largest request body accepted (bytes); larger ones are 413. Routes may set their own.
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Largest multipart/form-data body (file uploads: documents up to 10 MiB + form fields).
+    max_upload_bytes: int = Field(default=11 * 1024 * 1024, ge=1024)
 
     @field_validator("default_phone_region")
     @classmethod

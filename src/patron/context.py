@@ -15,6 +15,7 @@ from patron.db.engine import create_app_engine
 from patron.db.session import Database
 from patron.kit.crypto import Keyring
 from patron.kit.ratelimit import RateLimiter
+from patron.storage import Storage, storage_from_settings
 
 
 @dataclass
@@ -25,11 +26,13 @@ class AppContext:
     keyring: Keyring
     api_keys: ApiKeyAuthenticator
     rate_limiter: RateLimiter
+    storage: Storage
     jwks: JwksVerifier | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     async def close(self) -> None:
         await self.db.dispose()
+        await self.storage.aclose()
         if self.jwks is not None:
             await self.jwks.aclose()
 
@@ -51,5 +54,6 @@ def build_context(settings: Settings, database_url: str) -> AppContext:
         keyring=Keyring.parse(settings.encryption_keys),
         api_keys=ApiKeyAuthenticator(),
         rate_limiter=RateLimiter(settings.redis_url),
+        storage=storage_from_settings(settings),
         jwks=jwks,
     )

@@ -105,6 +105,7 @@ async def merge_customers(
     # Move what the survivor lacks, then release what is left of the source's identities.
     await svc.identity_repo.move(source_id, survivor_id, moved)
     await svc.identity_repo.release_all(source_id)
+    await svc.tags.move_links(source_id, survivor_id)  # customer_tags follow the united tags
     now = datetime.now(UTC)
     await svc.repo.update(source_id, {"deleted_at": now, "merged_into_id": survivor_id})
     if changes:

@@ -34,6 +34,7 @@ from patron.kit.crypto import Keyring
 from patron.kit.etag import check_if_match
 from patron.kit.ids import new_id
 from patron.kit.validation import ContactPointError, normalize_phone
+from patron.tags.service import TagService
 from patron.tenancy import TenantId
 
 ACCESS_TOKEN_CONTEXT = b"customers.access_token"
@@ -67,6 +68,8 @@ class CustomerService:
     def __post_init__(self) -> None:
         self.repo = CustomerRepository(self.session, self.tenant)
         self.identity_repo = IdentityRepository(self.session, self.tenant)
+        # ``tags`` in create/update replaces the set through the tag domain (customer_tags).
+        self.tags = TagService(self.session, self.tenant, self.actor.id, self)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -131,6 +134,7 @@ class CustomerService:
 
     async def _insert(self, values: dict[str, Any], keys: set[IdentityKey]) -> CustomerRead:
         customer_id = new_id()
+        values = {**values, "tags": await self.tags.catalog_labels(values.get("tags") or [])}
         created = customer_read(await self.repo.insert({**values, "id": customer_id}))
         await self.identity_repo.add(customer_id, keys)
         await outbox.record(
@@ -140,6 +144,8 @@ class CustomerService:
             str(customer_id),
             {"customer": created.model_dump(mode="json")},
         )
+        if values["tags"]:
+            await self.tags.set_labels(customer_id, values["tags"])
         return created
 
     async def update(
@@ -153,6 +159,8 @@ class CustomerService:
         return await self._apply(row, self._normalise(_dump(body)))
 
     async def _apply(self, row: Any, changes: dict[str, Any]) -> CustomerRead:
+        if "tags" in changes:
+            changes = {**changes, "tags": await self.tags.set_labels(row.id, changes["tags"])}
         current = row._mapping
         changed = {
             k: v for k, v in changes.items() if k == "access_token_encrypted" or current.get(k) != v

@@ -46,8 +46,29 @@ class PendingKey:
     key: str
 
 
+async def _form_digest(request: Request) -> bytes:
+    """Digest of a form body that FastAPI has already parsed (its stream is consumed):
+    every field name and value, file contents included; files are rewound afterwards."""
+    digest = hashlib.sha256()
+    for name, value in (await request.form()).multi_items():
+        digest.update(name.encode() + b"\0")
+        if isinstance(value, str):
+            digest.update(value.encode() + b"\0")
+            continue
+        await value.seek(0)
+        while chunk := await value.read(64 * 1024):
+            digest.update(chunk)
+        await value.seek(0)
+        digest.update(b"\0")
+    return digest.digest()
+
+
 async def _request_hash(request: Request) -> str:
-    body = await request.body()
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        body = await _form_digest(request)
+    else:
+        body = await request.body()
     digest = hashlib.sha256()
     for part in (
         request.method.encode(),

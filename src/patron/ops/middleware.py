@@ -125,24 +125,32 @@ class IdempotencyMiddleware:
 
 
 class BodyLimitMiddleware:
-    """413 problem details for request bodies over ``max_bytes``.
+    """413 problem details for request bodies over ``max_bytes`` (``max_upload_bytes`` for
+    ``multipart/form-data``, the file uploads; their routes check each file's own limit).
 
     A declared ``Content-Length`` over the limit is refused before anything is read; a body
     without one (chunked) is counted as it streams and refused once it passes the limit.
     (FastAPI's own ``max_body_size`` answers outside the app's problem+json handler.)
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        content_type = (_header(scope, b"content-type") or "").lower()
+        limit = (
+            self.max_upload_bytes
+            if content_type.startswith("multipart/form-data")
+            else self.max_bytes
+        )
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = problem_response(self._error().to_problem())
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = problem_response(self._error(limit).to_problem())
             await response(scope, receive, send)
             return
         seen = 0
@@ -152,13 +160,11 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise self._error()
+                if seen > limit:
+                    raise self._error(limit)
             return message
 
         await self.app(scope, counting_receive, send)
 
-    def _error(self) -> PayloadTooLarge:
-        return PayloadTooLarge(
-            f"request body is larger than {self.max_bytes} bytes", max_bytes=self.max_bytes
-        )
+    def _error(self, limit: int) -> PayloadTooLarge:
+        return PayloadTooLarge(f"request body is larger than {limit} bytes", max_bytes=limit)

@@ -1,0 +1,1 @@
+"""Customer avatars: uploaded, checked by decoding, re-encoded without metadata."""

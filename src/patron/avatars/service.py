@@ -1,0 +1,161 @@
+"""Avatar use cases: replace a customer's avatar, read it back.
+
+The upload is decoded with Pillow (``verify()`` then a full ``load()``, with Pillow's
+decompression-bomb guard), then re-encoded in the same format from the pixels alone, so
+EXIF (GPS included), XMP, ICC profiles and text chunks do not survive.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import structlog
+from fastapi import UploadFile
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from patron.auth.principal import Principal
+from patron.config import Settings
+from patron.customers.service import CustomerService
+from patron.errors import InvalidInput, NotFound, PatronError
+from patron.events import outbox
+from patron.events.types import EventType
+from patron.kit.crypto import Keyring
+from patron.storage import Storage, StorageError, delete_quietly, new_key
+from patron.storage.uploads import check_upload
+from patron.tenancy import TenantId
+
+log = structlog.get_logger("patron.avatars")
+
+MAX_AVATAR_BYTES = 1024 * 1024
+ALLOWED_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG"}
+# Pillow's own bomb limit is ~89 Mpx (warning) / 179 Mpx (error); an avatar needs far less.
+MAX_PIXELS = 40_000_000
+
+
+class StorageUnavailable(PatronError):
+    status, title, slug = 503, "Service Unavailable", "storage-unavailable"
+
+
+def avatar_path(customer_id: uuid.UUID) -> str:
+    """The authenticated route that serves a customer's avatar (the ``avatar_url``)."""
+    return f"/api/v1/customers/{customer_id}/avatar"
+
+
+def reencode(data: bytes, fmt: str) -> bytes:
+    """``data`` decoded and encoded again as ``fmt`` (``JPEG`` or ``PNG``) without metadata.
+
+    422 (``loc`` ``["body", "file"]``) when it does not decode as ``fmt``, is truncated,
+    or has more than :data:`MAX_PIXELS` pixels (a decompression bomb).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[fmt]) as probe:
+                probe.verify()
+            with Image.open(io.BytesIO(data), formats=[fmt]) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise Image.DecompressionBombError("too many pixels")
+                image.load()
+                clean = _pixels_only(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidInput(
+            "file has too many pixels for an avatar", loc=["body", "file"], type="image_too_large"
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InvalidInput(
+            f"file is not a valid {fmt} image", loc=["body", "file"], type="image_invalid"
+        ) from exc
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        clean.save(out, format="JPEG", quality=90, optimize=True)
+    else:
+        clean.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _pixels_only(image: Image.Image) -> Image.Image:
+    """A new image holding only ``image``'s pixels (and palette): no ``info``, EXIF, XMP or
+    ICC profile. The EXIF orientation is applied first, so the picture stays upright."""
+    upright = ImageOps.exif_transpose(image) or image
+    mode = upright.mode
+    if image.format == "JPEG" and mode not in {"L", "RGB", "CMYK"}:
+        upright, mode = upright.convert("RGB"), "RGB"
+    clean = Image.frombytes(mode, upright.size, upright.tobytes())
+    if mode in {"P", "PA"}:
+        clean.putpalette(upright.getpalette() or [])
+    return clean
+
+
+@dataclass
+class AvatarService:
+    session: AsyncSession
+    tenant: TenantId
+    settings: Settings
+    keyring: Keyring
+    actor: Principal
+    storage: Storage
+
+    def __post_init__(self) -> None:
+        self.customers = CustomerService(
+            session=self.session,
+            tenant=self.tenant,
+            settings=self.settings,
+            keyring=self.keyring,
+            actor=self.actor,
+        )
+
+    async def replace(self, customer_id: uuid.UUID, upload: UploadFile) -> tuple[str, str | None]:
+        """Store a new avatar and point the customer at it.
+
+        Returns ``(avatar_url, previous storage key)``; the caller deletes the previous file
+        after the commit. 413 over 1 MiB; 422 unless a decodable JPEG or PNG by its bytes.
+        Emits ``customer.updated`` (through ``set_avatar``) and ``customer.avatar_changed``.
+        """
+        await self.customers.require(customer_id)
+        checked = await check_upload(upload, max_bytes=MAX_AVATAR_BYTES, allowed=ALLOWED_TYPES)
+        data = reencode(await upload.read(), ALLOWED_TYPES[checked.content_type])
+        key = new_key(self.tenant, "avatars")
+        try:
+            await self.storage.put(key, data, checked.content_type)
+        except StorageError as exc:
+            log.error("avatar_store_failed", error=str(exc))
+            raise StorageUnavailable("the avatar could not be stored; try again") from exc
+        url = avatar_path(customer_id)
+        try:
+            previous = await self.customers.set_avatar(customer_id, url, key)
+            await outbox.record(
+                self.session,
+                self.tenant,
+                EventType.CUSTOMER_AVATAR_CHANGED,
+                str(customer_id),
+                {"customer_id": str(customer_id), "avatar_url": url},
+            )
+        except BaseException:
+            await delete_quietly(self.storage, key)
+            raise
+        return url, previous
+
+    async def open(self, customer_id: uuid.UUID) -> tuple[str, AsyncIterator[bytes]]:
+        """``(content type, chunks)`` of the customer's uploaded avatar; 404 without one."""
+        key = await self.customers.avatar_storage_key(customer_id)
+        if not key:
+            raise NotFound("this customer has no uploaded avatar")
+        chunks = self.storage.open(key)
+        try:
+            first = await anext(chunks)
+        except (StorageError, StopAsyncIteration) as exc:
+            raise NotFound("the avatar file is not available") from exc
+        content_type = "image/png" if first.startswith(b"\x89PNG") else "image/jpeg"
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
+        return content_type, stream()

@@ -1,0 +1,1 @@
+"""The history of contacts with a customer (API.md "Profile data")."""

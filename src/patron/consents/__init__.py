@@ -1,0 +1,1 @@
+"""The append-only consent ledger of a customer (API.md "Profile data")."""

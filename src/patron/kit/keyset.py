@@ -1,0 +1,84 @@
+"""Newest-first lists of a customer's sub-resources, by page or by cursor (API.md
+"Conventions": ``page`` / ``page_size`` give ``total`` and ``total_pages``; ``cursor`` /
+``next_cursor`` continue a deep iteration and ignore ``page``).
+
+The order is ``(time DESC, id DESC)``; the cursor carries that key of the last row given
+(keyset pagination), so it costs the same at any depth and is stable under inserts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from patron.errors import InvalidInput
+from patron.kit.pagination import decode_cursor, encode_cursor, total_pages
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which part of a list is asked for."""
+
+    page: int
+    page_size: int
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One page of rows plus what the response needs around them."""
+
+    rows: list[Any]
+    total: int
+    page: int
+    page_size: int
+    total_pages: int
+    next_cursor: str | None
+
+
+def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+    payload = decode_cursor(cursor)
+    try:
+        when = datetime.fromisoformat(str(payload["t"]))
+        last_id = uuid.UUID(str(payload["id"]))
+    except (KeyError, ValueError) as exc:
+        raise InvalidInput("cursor is not valid", loc=["query", "cursor"]) from exc
+    if when.tzinfo is None:
+        raise InvalidInput("cursor is not valid", loc=["query", "cursor"])
+    return when, last_id
+
+
+async def newest_first(
+    session: AsyncSession, stmt: Select[Any], time_col: Any, id_col: Any, window: Window
+) -> Slice:
+    """Rows of ``stmt`` (a tenant-scoped ``select(Model)``) newest first, for ``window``."""
+    total = int(
+        await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    )
+    page_stmt = stmt.order_by(time_col.desc(), id_col.desc()).limit(window.page_size + 1)
+    if window.cursor is not None:
+        when, last_id = _decode(window.cursor)
+        page_stmt = page_stmt.where(tuple_(time_col, id_col) < tuple_(when, last_id))
+    else:
+        page_stmt = page_stmt.offset((window.page - 1) * window.page_size)
+    rows = list((await session.scalars(page_stmt)).all())
+    more = len(rows) > window.page_size
+    rows = rows[: window.page_size]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        key = getattr(last, time_col.key)
+        next_cursor = encode_cursor({"t": key.isoformat(), "id": str(last.id)})
+    return Slice(
+        rows=rows,
+        total=total,
+        page=window.page,
+        page_size=window.page_size,
+        total_pages=total_pages(total, window.page_size),
+        next_cursor=next_cursor,
+    )

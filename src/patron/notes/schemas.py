@@ -1,0 +1,34 @@
+"""Request and response shapes of staff notes (API.md "Profile data")."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class NoteCreate(BaseModel):
+    """Body of ``POST /customers/{id}/notes``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    note: Annotated[str, Field(min_length=1, max_length=10_000)]
+
+
+class NoteRead(BaseModel):
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    note: str
+    author_id: str
+    created_at: datetime
+
+
+class NotePage(BaseModel):
+    notes: list[NoteRead]
+    total: int
+    page: int
+    page_size: int
+    total_pages: int
+    next_cursor: str | None

@@ -1,0 +1,1 @@
+"""Tokenized payment methods of a customer (API.md "Profile data")."""

@@ -1,0 +1,25 @@
+"""File storage for documents and avatars: one async interface, two backends.
+
+``STORAGE_URL`` picks the backend (API.md "Operations"): unset → a local directory
+``$PATRON_HOME/files``; ``file:///path`` → that directory; ``s3://bucket/prefix`` → an
+S3-compatible bucket (the usual ``AWS_*`` variables, ``S3_ENDPOINT_URL`` for MinIO, moto...).
+Keys are made here (:func:`new_key`), never taken from a client.
+"""
+
+from __future__ import annotations
+
+from patron.storage.base import InvalidKey, Storage, StorageError, delete_quietly, new_key
+from patron.storage.factory import storage_from_settings
+from patron.storage.local import LocalStorage
+from patron.storage.s3 import S3Storage
+
+__all__ = [
+    "InvalidKey",
+    "LocalStorage",
+    "S3Storage",
+    "Storage",
+    "StorageError",
+    "delete_quietly",
+    "new_key",
+    "storage_from_settings",
+]

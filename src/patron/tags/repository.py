@@ -1,0 +1,139 @@
+"""Queries on ``tags`` (the catalog), ``customer_tags`` (who carries what) and the
+denormalised ``customers.tags`` label list the tag domain keeps in step with them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from patron.kit.ids import new_id
+from patron.kit.repository import TenantScopedRepository
+from patron.models import Customer, CustomerTag, Tag
+
+CT = CustomerTag
+
+
+class TagRepository(TenantScopedRepository[Tag]):
+    model = Tag
+
+    async def ensure(self, labels: Sequence[str]) -> dict[str, Tag]:
+        """Catalog entries for ``labels`` by ``label_key`` (casefold), creating missing ones.
+        ``INSERT ... ON CONFLICT DO NOTHING`` first, so concurrent adds of one label
+        converge on one row; an existing entry keeps its spelling."""
+        keys = {label.casefold(): label for label in labels}
+        if not keys:
+            return {}
+        await self.session.execute(
+            insert(Tag)
+            .values(
+                [self.stamp({"id": new_id(), "label": v, "label_key": k}) for k, v in keys.items()]
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "label_key"])
+        )
+        found = await self.session.execute(self.select().where(Tag.label_key.in_(keys)))
+        return {tag.label_key: tag for tag in found.scalars()}
+
+    async def get(self, tag_id: uuid.UUID) -> Tag | None:
+        found: Tag | None = (
+            await self.session.execute(self.select().where(Tag.id == tag_id))
+        ).scalar_one_or_none()
+        return found
+
+    async def catalog(
+        self, *, limit: int, offset: int, after: tuple[str, uuid.UUID] | None
+    ) -> tuple[int, list[tuple[Tag, int]]]:
+        """``(total, rows)`` of the catalog by label, each row ``(Tag, customer_count)``."""
+        usage = (
+            self.scoped(
+                select(func.count(literal(1)))
+                .select_from(CT)
+                .join(Customer, Customer.id == CT.customer_id)
+                .where(CT.tag_id == Tag.id, Customer.deleted_at.is_(None)),
+                CustomerTag,
+            )
+            .scalar_subquery()
+            .label("customer_count")
+        )
+        total = int((await self.session.execute(self.select(func.count(literal(1))))).scalar_one())
+        stmt = self.select(Tag, usage).order_by(Tag.label_key, Tag.id).limit(limit)
+        if after is not None:
+            key, last_id = after
+            stmt = stmt.where(or_(Tag.label_key > key, (Tag.label_key == key) & (Tag.id > last_id)))
+        else:
+            stmt = stmt.offset(offset)
+        return total, [(row[0], int(row[1])) for row in await self.session.execute(stmt)]
+
+
+class CustomerTagRepository(TenantScopedRepository[CustomerTag]):
+    model = CustomerTag
+
+    async def of_customer(self, customer_id: uuid.UUID) -> list[tuple[Tag, datetime]]:
+        """``(Tag, linked_at)`` of the customer's tags, in the order they were added."""
+        stmt = (
+            self.select(Tag, CT.created_at)
+            .join(Tag, Tag.id == CT.tag_id)
+            .where(CT.customer_id == customer_id)
+            .order_by(CT.created_at, Tag.label_key)
+        )
+        return [(row[0], row[1]) for row in await self.session.execute(stmt)]
+
+    async def link(
+        self, customer_id: uuid.UUID, tag_ids: Sequence[uuid.UUID], created_by: str
+    ) -> set[uuid.UUID]:
+        """Attach tags; returns the ids that were not attached already."""
+        if not tag_ids:
+            return set()
+        rows = [
+            self.stamp({"customer_id": customer_id, "tag_id": t, "created_by": created_by})
+            for t in tag_ids
+        ]
+        result = await self.session.execute(
+            insert(CT).values(rows).on_conflict_do_nothing().returning(CT.tag_id)
+        )
+        return set(result.scalars())
+
+    async def unlink(self, customer_id: uuid.UUID, tag_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Detach tags; returns the ids that were attached."""
+        if not tag_ids:
+            return set()
+        stmt = delete(CT).where(CT.customer_id == customer_id, CT.tag_id.in_(tag_ids))
+        result = await self.session.execute(self.scoped(stmt).returning(CT.tag_id))
+        return set(result.scalars())
+
+    async def move(self, source_id: uuid.UUID, survivor_id: uuid.UUID) -> set[uuid.UUID]:
+        """Give the survivor every tag of the source it lacks and drop the source's links;
+        returns the tag ids the survivor gained."""
+        source = self.scoped(
+            select(literal(self.tenant), literal(survivor_id), CT.tag_id, CT.created_by).where(
+                CT.customer_id == source_id
+            )
+        )
+        result = await self.session.execute(
+            insert(CT)
+            .from_select(["tenant_id", "customer_id", "tag_id", "created_by"], source)
+            .on_conflict_do_nothing()
+            .returning(CT.tag_id)
+        )
+        gained = set(result.scalars())
+        await self.session.execute(self.scoped(delete(CT).where(CT.customer_id == source_id)))
+        return gained
+
+    async def labels_column(self, customer_id: uuid.UUID) -> list[str]:
+        """The customer's denormalised ``customers.tags``."""
+        stmt = self.scoped(select(Customer.tags).where(Customer.id == customer_id), Customer)
+        labels: list[str] | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return list(labels or [])
+
+    async def set_labels_column(self, customer_id: uuid.UUID, labels: list[str]) -> None:
+        """Write ``customers.tags`` and bump the customer's ``version`` (its representation
+        changed, so its ETag must too). Callers hold the customer's row lock."""
+        stmt = update(Customer).where(Customer.id == customer_id)
+        await self.session.execute(
+            self.scoped(stmt, Customer).values(
+                tags=labels, version=Customer.version + 1, updated_at=func.now()
+            )
+        )
