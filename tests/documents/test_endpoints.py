@@ -500,7 +500,11 @@ async def test_list_pages_and_cursor(
 
 
 async def test_idempotency_key_on_an_upload(
-    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool, storage: Storage
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    tenant: str,
+    db: asyncpg.Pool,
+    storage: Storage,
 ) -> None:
     customer = await create_customer(client, admin, first_name="A")
     headers = {**admin, "Idempotency-Key": "doc-1"}
@@ -509,4 +513,9 @@ async def test_idempotency_key_on_an_upload(
     again = await upload(client, headers, customer["id"])
     assert again.status_code == 201, again.text
     assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
     assert len(await document_rows(db, tenant)) == 1
+    assert len(await stored_keys(storage)) == 1
+    other_file = await upload(client, headers, customer["id"], PNG, "x.png", "image/png")
+    assert other_file.status_code == 422  # same key, another body
+    assert len(await stored_keys(storage)) == 1
