@@ -124,6 +124,41 @@ async def test_png_text_chunks_are_stripped(
     assert served.headers["content-type"] == "image/png"
 
 
+async def test_exif_orientation_is_applied_before_it_is_dropped(
+    client: httpx.AsyncClient, admin: dict[str, str], db: asyncpg.Pool, storage: Storage
+) -> None:
+    customer = await create_customer(client, admin, first_name="Ada")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (0, 0, 255)).save(out, format="JPEG", exif=exif.tobytes())
+    response = await post_avatar(client, admin, customer["id"], out.getvalue())
+    assert response.status_code == 200, response.text
+    row = await customer_row(db, customer["id"])
+    with Image.open(io.BytesIO(await read_all(storage, row["avatar_storage_key"]))) as stored:
+        assert stored.size == (48, 64)
+        assert not stored.getexif()
+
+
+async def test_palette_png_keeps_its_transparency(
+    client: httpx.AsyncClient, admin: dict[str, str], db: asyncpg.Pool, storage: Storage
+) -> None:
+    customer = await create_customer(client, admin, first_name="Ada")
+    image = Image.new("P", (8, 8), 1)
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    out = io.BytesIO()
+    image.save(out, format="PNG", transparency=1)
+    response = await post_avatar(
+        client, admin, customer["id"], out.getvalue(), "p.png", "image/png"
+    )
+    assert response.status_code == 200, response.text
+    row = await customer_row(db, customer["id"])
+    with Image.open(io.BytesIO(await read_all(storage, row["avatar_storage_key"]))) as stored:
+        assert stored.mode == "P"
+        assert stored.info["transparency"] == 1
+        assert stored.getpixel((0, 0)) == 1
+
+
 async def test_replacing_deletes_the_previous_file(
     client: httpx.AsyncClient, admin: dict[str, str], db: asyncpg.Pool, storage: Storage
 ) -> None:

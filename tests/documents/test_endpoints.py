@@ -3,6 +3,7 @@ directory and in a moto S3 bucket (API.md "Profile data")."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from typing import Any
@@ -519,3 +520,25 @@ async def test_idempotency_key_on_an_upload(
     other_file = await upload(client, headers, customer["id"], PNG, "x.png", "image/png")
     assert other_file.status_code == 422  # same key, another body
     assert len(await stored_keys(storage)) == 1
+
+
+async def test_concurrent_duplicates_leave_one_row_and_one_file(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    tenant: str,
+    db: asyncpg.Pool,
+    storage: Storage,
+) -> None:
+    customers = [await create_customer(client, admin, first_name=f"C{i}") for i in range(4)]
+    responses = await asyncio.gather(
+        *(upload(client, admin, c["id"], number="R1234567") for c in customers)
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201, 409, 409, 409], [r.text for r in responses]
+    [row] = await document_rows(db, tenant)
+    winner = next(r for r in responses if r.status_code == 201).json()
+    for r in responses:
+        if r.status_code == 409:
+            assert r.json()["conflicting_customer_id"] == winner["customer_id"]
+    assert await stored_keys(storage) == [row["storage_key"]]
+    assert len(await outbox_rows(db, tenant, "customer.document_added")) == 1

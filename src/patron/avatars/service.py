@@ -63,6 +63,8 @@ def reencode(data: bytes, fmt: str) -> bytes:
                     raise Image.DecompressionBombError("too many pixels")
                 image.load()
                 clean = _pixels_only(image)
+                # Which palette entry or colour is see-through: pixels, not metadata.
+                transparency = image.info.get("transparency") if fmt == "PNG" else None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidInput(
             "file has too many pixels for an avatar", loc=["body", "file"], type="image_too_large"
@@ -74,6 +76,8 @@ def reencode(data: bytes, fmt: str) -> bytes:
     out = io.BytesIO()
     if fmt == "JPEG":
         clean.save(out, format="JPEG", quality=90, optimize=True)
+    elif transparency is not None:
+        clean.save(out, format="PNG", optimize=True, transparency=transparency)
     else:
         clean.save(out, format="PNG", optimize=True)
     return out.getvalue()
