@@ -7,10 +7,21 @@ scripts run exactly the same statements against the same rows and indexes.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import re
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
+
+from patron.customers import listing
+from patron.customers.repository import CustomerRepository
+from patron.tenancy import TenantId
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/patron_bench"
 
@@ -22,13 +33,13 @@ BENCH_TENANT = TENANTS[0]
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
-WORK_DIR = RESULTS_DIR / ".work"  # sample files for wrk (gitignored with results/)
 WRK_DIR = BENCH_DIR / "wrk"
 PGBENCH_DIR = BENCH_DIR / "pgbench"
 
 SAMPLE_IDS = 10_000  # ids read by GET
 SAMPLE_UPSERT_KEYS = 5_000  # per upsert subset ("change" and "same")
 SAMPLE_SEARCH_TERMS = 2_000
+SEARCH_PAGE_SIZE = 20
 
 
 def database_url() -> str:
@@ -36,9 +47,17 @@ def database_url() -> str:
     return os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
 
 
+def _work_dir() -> Path:
+    name = make_url(database_url()).database or "default"
+    return RESULTS_DIR / ".work" / name
+
+
 def dsn(url: str) -> str:
     """The URL as a plain ``postgresql://`` DSN for asyncpg, psql and pgbench."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+WORK_DIR = _work_dir()  # sample files for wrk, per database (gitignored with results/)
 
 
 def server_dsn(url: str) -> str:
@@ -79,28 +98,6 @@ STATS_COLUMNS = (
     "customer_stats.total_appointments AS stats_total_appointments, "
     "customer_stats.last_appointment_date AS stats_last_appointment_date"
 )
-READ_FROM = (
-    f"SELECT {CUSTOMER_COLUMNS}, {STATS_COLUMNS} "
-    "FROM customers LEFT OUTER JOIN customer_stats ON customer_stats.customer_id = customers.id "
-)
-
-# GET /customers/{id}: $1 tenant, $2 id.
-GET_SQL = READ_FROM + "WHERE customers.tenant_id = $1 AND customers.deleted_at IS NULL AND customers.id = $2"
-
-# GET /customers?q=: $1 tenant, $2 LIKE pattern (listing.like_pattern), $3 limit, $4 offset.
-SEARCH_SQL = (
-    READ_FROM
-    + "WHERE customers.tenant_id = $1 AND customers.deleted_at IS NULL "
-    "AND customers.search_document LIKE patron_unaccent($2) ESCAPE '\\' "
-    "ORDER BY customers.created_at DESC, customers.id DESC LIMIT $3 OFFSET $4"
-)
-# The total Patron's list response also carries (not run by the raw endpoint).
-SEARCH_COUNT_SQL = (
-    "SELECT count(1) FROM customers "
-    "LEFT OUTER JOIN customer_stats ON customer_stats.customer_id = customers.id "
-    "WHERE customers.tenant_id = $1 AND customers.deleted_at IS NULL "
-    "AND customers.search_document LIKE patron_unaccent($2) ESCAPE '\\'"
-)
 
 # Upsert by PSID: resolve the identity (locking its customer), then write the customer row.
 # $1 tenant, $2 app_id (identity namespace), $3 psid.
@@ -117,7 +114,8 @@ UPSERT_LOOKUP_SQL = (
 # $1 id, $2 tenant, $3 first_name, $4 last_name, $5 platform, $6 app_id, $7 psid.
 UPSERT_WRITE_SQL = (
     "INSERT INTO customers (id, tenant_id, first_name, last_name, platform, app_id, psid, "
-    "status, customer_type, marketing_opt_in, external_ids, tags, attributes, preferences, version) "
+    "status, customer_type, marketing_opt_in, external_ids, tags, attributes, preferences, "
+    "version) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7, 'ACTIVE', 'RETAIL', false, '{}', '{}', '{}', '{}', 1) "
     "ON CONFLICT (id) DO UPDATE SET first_name = EXCLUDED.first_name, "
     "last_name = EXCLUDED.last_name, platform = EXCLUDED.platform, "
@@ -129,3 +127,105 @@ UPSERT_IDENTITY_SQL = (
     "INSERT INTO customer_identities (id, tenant_id, customer_id, kind, namespace, value) "
     "VALUES ($1, $2, $3, 'psid', $4, $5)"
 )
+
+
+# -- Patron's own statements, captured from its code ------------------------------------------
+
+_TENANT_MARK = "bench-tenant-mark"
+_Q_MARK = "bench-q-mark"
+_ID_MARK = uuid.UUID("00000000-0000-7000-8000-00000000beef")
+_MARKS = {_TENANT_MARK: "tenant", _Q_MARK: "q", _ID_MARK: "id"}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement as Patron sends it: asyncpg SQL, and its parameters in order.
+
+    A parameter is either a constant Patron binds (a LIKE escape character, a limit) or
+    one of the request's values, named ``tenant``, ``q`` or ``id``.
+    """
+
+    sql: str
+    params: tuple[tuple[str | None, Any], ...]  # (request value name, or None and the constant)
+
+    def args(self, **values: Any) -> list[Any]:
+        """Positional arguments for asyncpg, with the request's ``values`` filled in."""
+        return [values[name] if name else constant for name, constant in self.params]
+
+    def pgbench(self, values: dict[str, str]) -> str:
+        """The SQL for a pgbench script: request values replaced by the SQL text in
+        ``values`` (a ``:variable`` or a subquery), constants inline, casts dropped."""
+
+        def replace(match: re.Match[str]) -> str:
+            name, constant = self.params[int(match.group(1)) - 1]
+            if name:
+                return values[name]
+            if isinstance(constant, str):
+                return "'" + constant.replace("'", "''") + "'"
+            return str(constant)
+
+        sql = re.sub(r"\$(\d+)(?:::[A-Z]+(?:\[\])?)?", replace, self.sql)
+        return re.sub(r"\s*\n\s*", "\n", sql).strip()
+
+
+class _Recorder:
+    """Stands in for a session: records what Patron's repository code executes."""
+
+    def __init__(self) -> None:
+        self.statements: list[Any] = []
+
+    async def execute(self, statement: Any, params: Any = None) -> Any:
+        self.statements.append(statement)
+        return self
+
+    def first(self) -> None:
+        return None
+
+    def all(self) -> list[Any]:
+        # A full page and one more, so the listing goes on to count the total.
+        return [None] * (SEARCH_PAGE_SIZE + 1)
+
+    def scalar_one(self) -> int:
+        return 0
+
+
+def _compile(statement: Any) -> Statement:
+    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())
+    params = []
+    for key in compiled.positiontup:
+        value = compiled.params[key]
+        name = _MARKS.get(value) if isinstance(value, str | uuid.UUID) else None
+        params.append((name, None if name else value))
+    return Statement(str(compiled), tuple(params))
+
+
+@functools.cache
+def patron_statements() -> dict[str, Statement]:
+    """Patron's SQL for GET by id and for a search (page and total), as it stands now.
+
+    Captured by running Patron's own repository and listing code against a recorder, so
+    the raw endpoint and pgbench follow Patron when its queries change.
+    """
+
+    async def capture() -> dict[str, Any]:
+        recorder = _Recorder()
+        repo = CustomerRepository(recorder, TenantId(_TENANT_MARK))  # type: ignore[arg-type]
+        await repo.get(_ID_MARK)
+        query = listing.CustomerQuery(q=_Q_MARK, page_size=SEARCH_PAGE_SIZE)
+        # The fake rows fail once the listing turns them into customers, after its queries.
+        with contextlib.suppress(Exception):
+            await listing.list_customers(repo, query, "US")
+        get, page, count = recorder.statements[:3]
+        return {"get": get, "search": page, "search_count": count}
+
+    # The recorder never suspends, so the coroutine runs to its end in one step (and this
+    # works inside a running event loop too).
+    coroutine = capture()
+    try:
+        coroutine.send(None)
+    except StopIteration as finished:
+        captured: dict[str, Any] = finished.value
+    else:  # pragma: no cover - Patron's code awaited something real
+        coroutine.close()
+        raise RuntimeError("capturing Patron's statements suspended unexpectedly")
+    return {name: _compile(stmt) for name, stmt in captured.items()}

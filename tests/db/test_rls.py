@@ -138,3 +138,17 @@ async def test_tenant_setting_survives_pool_reuse_and_rollback(
             assert (await session.execute(emails)).scalars().all() == ["mine@example.com"]
     finally:
         await db.dispose()
+
+
+async def test_like_is_leakproof_so_search_can_use_its_index(app_ctx: AppContext) -> None:
+    """Migration 0003 (run here as a superuser) marks textlike LEAKPROOF: only then may the
+    planner use the trigram index for LIKE before the row-level security condition."""
+    async with app_ctx.db.unit_of_work(None) as session:
+        leakproof = (
+            await session.execute(
+                text(
+                    "SELECT proleakproof FROM pg_proc WHERE oid = 'textlike(text,text)'::regprocedure"
+                )
+            )
+        ).scalar_one()
+    assert leakproof is True

@@ -58,6 +58,9 @@ _SORT_EXPR: dict[SortBy, Any] = {
 }
 
 
+_NOT_NULL_SORTS = frozenset({SortBy.CREATED_AT, SortBy.UPDATED_AT, SortBy.TOTAL_SPENT})
+
+
 @dataclass
 class CustomerQuery:
     """Parsed list parameters."""
@@ -177,10 +180,12 @@ async def list_customers(
     filters = build_filters(query, default_region)
     expr = _SORT_EXPR[query.sort_by]
     desc = query.sort_order is SortOrder.DESC
-    if desc:
-        order = [expr.desc().nulls_last(), C.id.desc()]
-    else:
-        order = [expr.asc().nulls_last(), C.id.asc()]
+    # NULLS LAST only where NULLs can occur: on created_at / updated_at it would stop
+    # PostgreSQL from walking their (tenant_id, created_at, id) indexes backwards.
+    key = expr.desc() if desc else expr.asc()
+    if query.sort_by not in _NOT_NULL_SORTS:
+        key = key.nulls_last()
+    order = [key, C.id.desc() if desc else C.id.asc()]
     keyset = None
     offset = (query.page - 1) * query.page_size
     if query.cursor:
