@@ -199,8 +199,9 @@ class CustomerService:
     async def upsert(self, body: CustomerFields) -> tuple[bool, CustomerRead]:
         """Create or update by any identity given. Returns ``(created, customer)``.
 
-        Resolution: the identities in the input are locked and looked up. None held:
-        create. All held by one customer: update it with the fields sent. Held by
+        Resolution: the holders of the identities given are looked up and row-locked. None
+        held: the identities are locked (advisory locks), looked up again, and a customer
+        is created. All held by one customer: update it with the fields sent. Held by
         several customers: 409 naming them (merge them first). No identity at all: 422.
         """
         values = self._normalise(_dump(body))
@@ -211,10 +212,13 @@ class CustomerService:
                 "email, phone, psid, igsid, user_id or external_ids",
                 loc=["body"],
             )
-        await self.identity_repo.lock(keys)
-        holders = await self.repo.holders_for_update(
-            (str(k.kind), k.namespace, k.value) for k in keys
-        )
+        triples = [(str(k.kind), k.namespace, k.value) for k in keys]
+        # Existing holders are locked by the row lock itself; only a create needs the
+        # identity locks, and then a second look (another upsert may have created it).
+        holders = await self.repo.holders_for_update(triples)
+        if not holders:
+            await self.identity_repo.lock(keys)
+            holders = await self.repo.holders_for_update(triples)
         if not holders:
             return True, await self._insert({**CREATE_DEFAULTS, **values}, keys)
         if len(holders) > 1:
