@@ -12,6 +12,7 @@ from patron.addresses.schemas import AddressCreate, AddressPage, AddressRead, Ad
 from patron.addresses.service import AddressService
 from patron.auth.dependencies import RequestContext, Scope
 from patron.auth.principal import Role
+from patron.customers.dependencies import known_customer as customer_dependency
 from patron.customers.service import CustomerService
 from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
@@ -22,24 +23,14 @@ Ctx = Annotated[RequestContext, Depends(ADDRESSES, scope="function")]
 
 
 def customers(ctx: RequestContext) -> CustomerService:
-    return CustomerService(
-        session=ctx.session,
-        tenant=ctx.tenant,
-        settings=ctx.app.settings,
-        keyring=ctx.app.keyring,
-        actor=ctx.principal,
-    )
+    return CustomerService.from_context(ctx)
 
 
 def service(ctx: RequestContext) -> AddressService:
     return AddressService(session=ctx.session, tenant=ctx.tenant, customers=customers(ctx))
 
 
-async def known_customer(customer_id: uuid.UUID, ctx: Ctx) -> RequestContext:
-    """The context, once the customer is known to exist: another tenant's customer is a 404
-    even when the body is invalid (dependencies run before the body is validated)."""
-    await customers(ctx).require(customer_id)
-    return ctx
+known_customer = customer_dependency(ADDRESSES)
 
 
 @router.get("", response_model=AddressPage, summary="List a customer's addresses")

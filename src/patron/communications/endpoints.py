@@ -28,13 +28,7 @@ MAX_LIMIT = 200
 
 
 def service(ctx: RequestContext) -> CommunicationService:
-    customers = CustomerService(
-        session=ctx.session,
-        tenant=ctx.tenant,
-        settings=ctx.app.settings,
-        keyring=ctx.app.keyring,
-        actor=ctx.principal,
-    )
+    customers = CustomerService.from_context(ctx)
     return CommunicationService(
         session=ctx.session, tenant=ctx.tenant, customers=customers, actor_id=ctx.principal.id
     )

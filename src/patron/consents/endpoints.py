@@ -25,13 +25,7 @@ USER_AGENT_MAX = 1000
 
 
 def service(ctx: RequestContext) -> ConsentService:
-    customers = CustomerService(
-        session=ctx.session,
-        tenant=ctx.tenant,
-        settings=ctx.app.settings,
-        keyring=ctx.app.keyring,
-        actor=ctx.principal,
-    )
+    customers = CustomerService.from_context(ctx)
     return ConsentService(session=ctx.session, tenant=ctx.tenant, customers=customers)
 
 

@@ -59,13 +59,7 @@ IfMatch = Annotated[str | None, Header(alias="If-Match", description="ETag from 
 
 
 def service(ctx: RequestContext) -> CustomerService:
-    return CustomerService(
-        session=ctx.session,
-        tenant=ctx.tenant,
-        settings=ctx.app.settings,
-        keyring=ctx.app.keyring,
-        actor=ctx.principal,
-    )
+    return CustomerService.from_context(ctx)
 
 
 def customer_response(

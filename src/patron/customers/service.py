@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patron.auth.dependencies import RequestContext
 from patron.auth.principal import Principal
 from patron.config import Settings
 from patron.customers.repository import CustomerRepository
@@ -64,6 +65,17 @@ class CustomerService:
     settings: Settings
     keyring: Keyring
     actor: Principal
+
+    @classmethod
+    def from_context(cls, ctx: RequestContext) -> CustomerService:
+        """The service for a request's tenant, transaction and principal."""
+        return cls(
+            session=ctx.session,
+            tenant=ctx.tenant,
+            settings=ctx.app.settings,
+            keyring=ctx.app.keyring,
+            actor=ctx.principal,
+        )
 
     def __post_init__(self) -> None:
         self.repo = CustomerRepository(self.session, self.tenant)

@@ -52,13 +52,7 @@ async def live_customer(
 ) -> RequestContext:
     """The request context once ``customer_id`` is known to be a live customer (else 404),
     resolved before the multipart form is validated."""
-    await CustomerService(
-        session=ctx.session,
-        tenant=ctx.tenant,
-        settings=ctx.app.settings,
-        keyring=ctx.app.keyring,
-        actor=ctx.principal,
-    ).require(customer_id)
+    await CustomerService.from_context(ctx).require(customer_id)
     return ctx
 
 

@@ -33,13 +33,7 @@ OWNERS = Scope(Role.ADMIN, Role.MANAGER, Role.SERVICE, customer_self=True)
 
 
 def customers(ctx: RequestContext) -> CustomerService:
-    return CustomerService(
-        session=ctx.session,
-        tenant=ctx.tenant,
-        settings=ctx.app.settings,
-        keyring=ctx.app.keyring,
-        actor=ctx.principal,
-    )
+    return CustomerService.from_context(ctx)
 
 
 def service(ctx: RequestContext) -> PaymentMethodService:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from patron.auth.dependencies import RequestContext, Scope
 from patron.auth.principal import Role
+from patron.customers.dependencies import known_customer as customer_dependency
 from patron.customers.service import CustomerService
 from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from patron.tags.schemas import CustomerTagList, TagCatalogPage, TagsAdd, TagsAdded
@@ -25,24 +26,14 @@ Cursor = Annotated[str | None, Query(max_length=1000)]
 
 
 def customers(ctx: RequestContext) -> CustomerService:
-    return CustomerService(
-        session=ctx.session,
-        tenant=ctx.tenant,
-        settings=ctx.app.settings,
-        keyring=ctx.app.keyring,
-        actor=ctx.principal,
-    )
+    return CustomerService.from_context(ctx)
 
 
 def service(ctx: RequestContext) -> TagService:
     return customers(ctx).tags
 
 
-async def known_customer(customer_id: uuid.UUID, ctx: Ctx) -> RequestContext:
-    """The context, once the customer is known to exist (another tenant's customer is a 404
-    even with an invalid body: dependencies run before the body is validated)."""
-    await customers(ctx).require(customer_id)
-    return ctx
+known_customer = customer_dependency(STAFF)
 
 
 @router.get("", response_model=CustomerTagList, summary="List a customer's tags")
