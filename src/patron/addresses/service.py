@@ -57,11 +57,7 @@ class AddressService:
         )
         return AddressPage(
             addresses=[AddressRead.model_validate(a, from_attributes=True) for a in found.rows],
-            total=found.total,
-            page=found.page,
-            page_size=found.page_size,
-            total_pages=found.total_pages,
-            next_cursor=found.next_cursor,
+            **found.envelope(),
         )
 
     async def get(self, customer_id: uuid.UUID, address_id: uuid.UUID) -> AddressRead:

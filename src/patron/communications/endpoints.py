@@ -50,11 +50,7 @@ async def list_communications(
     found, items = await service(ctx).list_page(customer_id, Window(page, limit, cursor))
     return CommunicationPage(
         communications=items,
-        total=found.total,
-        page=found.page,
-        page_size=found.page_size,
-        total_pages=found.total_pages,
-        next_cursor=found.next_cursor,
+        **found.envelope(),
     )
 
 

@@ -43,11 +43,7 @@ async def get_consents(
     return ConsentLedger(
         current=current,
         history=history,
-        total=found.total,
-        page=found.page,
-        page_size=found.page_size,
-        total_pages=found.total_pages,
-        next_cursor=found.next_cursor,
+        **found.envelope(),
     )
 
 

@@ -158,11 +158,7 @@ class DocumentService:
         found = await self.repo.page(customer_id, window)
         return DocumentPage(
             documents=[self.read(row) for row in found.rows],
-            total=found.total,
-            page=found.page,
-            page_size=found.page_size,
-            total_pages=found.total_pages,
-            next_cursor=found.next_cursor,
+            **found.envelope(),
         )
 
     async def get(self, customer_id: uuid.UUID, document_id: uuid.UUID) -> DocumentRead:

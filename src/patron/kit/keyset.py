@@ -40,6 +40,16 @@ class Slice:
     total_pages: int
     next_cursor: str | None
 
+    def envelope(self) -> dict[str, Any]:
+        """The paging fields of a list response (API.md "Conventions"), without the rows."""
+        return {
+            "total": self.total,
+            "page": self.page,
+            "page_size": self.page_size,
+            "total_pages": self.total_pages,
+            "next_cursor": self.next_cursor,
+        }
+
 
 def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     payload = decode_cursor(cursor)

@@ -48,11 +48,7 @@ class NoteService:
         )
         return NotePage(
             notes=[NoteRead.model_validate(n, from_attributes=True) for n in found.rows],
-            total=found.total,
-            page=found.page,
-            page_size=found.page_size,
-            total_pages=found.total_pages,
-            next_cursor=found.next_cursor,
+            **found.envelope(),
         )
 
     async def add(self, customer_id: uuid.UUID, text: str) -> NoteRead:

@@ -68,11 +68,7 @@ async def list_payment_methods(
     found, items = await service(ctx).list_page(customer_id, Window(page, page_size, cursor))
     return PaymentMethodPage(
         payment_methods=items,
-        total=found.total,
-        page=found.page,
-        page_size=found.page_size,
-        total_pages=found.total_pages,
-        next_cursor=found.next_cursor,
+        **found.envelope(),
     )
 
 
