@@ -9,6 +9,10 @@ import pytest
 
 from patron.app import create_app
 from patron.context import AppContext
+from patron.customers import listing
+from patron.customers.listing import SortOrder
+from patron.customers.repository import CustomerRepository
+from patron.tenancy import trusted_tenant
 from tests.conftest import create_customer
 
 BASE = "/api/v1/customers"
@@ -203,14 +207,62 @@ async def test_bad_cursor_is_422(client: httpx.AsyncClient, admin: dict[str, str
 async def test_search_total_is_capped_and_last_page_needs_no_count(
     app_ctx: Any, settings: Any, admin: dict[str, str]
 ) -> None:
-    capped = settings.model_copy(update={"search_count_cap": 3})
+    # gathering at most 2 matches makes the 5 "capped" customers a common term: counted
+    capped = settings.model_copy(update={"search_count_cap": 3, "search_collect": 2})
     app = create_app(capped, context=AppContext(**{**app_ctx.__dict__, "settings": capped}))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         for i in range(5):
             await create_customer(c, admin, first_name=f"Capped{i}")
         first = (await c.get(BASE, params={"q": "capped", "page_size": 2}, headers=admin)).json()
         assert (first["total"], first["total_capped"], len(first["customers"])) == (3, True, 2)
+        exact = (await c.get(BASE, params={"q": "capped4", "page_size": 2}, headers=admin)).json()
+        assert (exact["total"], exact["total_capped"], len(exact["customers"])) == (1, False, 1)
         whole = (await c.get(BASE, params={"q": "capped", "page_size": 10}, headers=admin)).json()
         assert (whole["total"], whole["total_capped"], len(whole["customers"])) == (5, False, 5)
         unfiltered = (await c.get(BASE, params={"page_size": 2}, headers=admin)).json()
         assert (unfiltered["total"], unfiltered["total_capped"]) == (5, False)
+
+
+async def _search_all(
+    app_ctx: AppContext, tenant: str, q: str, collect: int, page_size: int, **extra: Any
+) -> list[list[str]]:
+    """Every page of a search, following next_cursor, gathering up to ``collect`` matches
+    before paging through the date index."""
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        async with app_ctx.db.read_only(trusted_tenant(tenant)) as session:
+            query = listing.CustomerQuery(q=q, page_size=page_size, cursor=cursor, **extra)
+            page = await listing.list_customers(
+                CustomerRepository(session, trusted_tenant(tenant)),
+                query,
+                "US",
+                search_collect=collect,
+            )
+        pages.append([c.first_name or "" for c in page.customers])
+        cursor = page.next_cursor
+        if cursor is None:
+            return pages
+
+
+@pytest.mark.parametrize("sort_order", ["desc", "asc"])
+async def test_search_pages_do_not_depend_on_how_many_matches_are_gathered(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    app_ctx: AppContext,
+    tenant: str,
+    sort_order: str,
+) -> None:
+    # 12 customers, oldest first; "rare" only on the two oldest, "common" on all,
+    # "half" on every other one: gathering limits from 1 to all take both paths
+    for n in range(12):
+        tags = ["common"] + (["rare"] if n < 2 else []) + (["half"] if n % 2 else [])
+        await create_customer(client, admin, first_name=f"{n:02d}-{'-'.join(tags)}")
+    for q in ("common", "rare", "half", "nothing"):
+        order = SortOrder(sort_order)
+        expected = await _search_all(app_ctx, tenant, q, 1_000, 3, sort_order=order)
+        for collect in (1, 2, 3, 5, 8):
+            got = await _search_all(app_ctx, tenant, q, collect, 3, sort_order=order)
+            assert got == expected, (q, collect)
+    newest_first = [n for page in await _search_all(app_ctx, tenant, "rare", 1, 1) for n in page]
+    assert newest_first == ["01-common-rare-half", "00-common-rare"]

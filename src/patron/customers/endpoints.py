@@ -28,7 +28,7 @@ from patron.customers.schemas import (
     Platform,
     UpsertResult,
 )
-from patron.customers.service import CustomerService
+from patron.customers.service import CustomerService, read_customer
 from patron.errors import Forbidden, InvalidInput, validation_errors
 from patron.kit.etag import etag_for
 from patron.kit.jsonutil import dumps
@@ -75,7 +75,11 @@ def customer_response(
 
 
 def _location(request: Request, customer_id: uuid.UUID) -> str:
-    return str(request.url_for("get_customer", customer_id=str(customer_id)).path)
+    """Path of the customer's resource, beside the collection the request was made to
+    (``POST /customers`` or ``POST /customers/upsert``); cheaper than ``url_for``."""
+    path: str = request.scope["path"]
+    collection = path[: -len("/upsert")] if path.endswith("/upsert") else path.rstrip("/")
+    return f"{collection}/{customer_id}"
 
 
 @router.post(
@@ -141,7 +145,11 @@ async def list_customers(
     )
     settings = ctx.app.settings
     return await listing.list_customers(
-        service(ctx).repo, spec, settings.default_phone_region, settings.search_count_cap
+        service(ctx).repo,
+        spec,
+        settings.default_phone_region,
+        count_cap=settings.search_count_cap,
+        search_collect=settings.search_collect,
     )
 
 
@@ -228,10 +236,13 @@ async def get_customer(
     customer_id: uuid.UUID,
     ctx: Annotated[
         RequestContext,
-        Depends(Scope(ADMIN, MANAGER, AGENT, SERVICE, customer_self=True), scope="function"),
+        Depends(
+            Scope(ADMIN, MANAGER, AGENT, SERVICE, customer_self=True, reads="driver"),
+            scope="function",
+        ),
     ],
 ) -> Response:
-    return customer_response(await service(ctx).get(customer_id))
+    return customer_response(await read_customer(ctx.driver, ctx.tenant, customer_id))
 
 
 @router.put("/{customer_id}", response_model=CustomerRead, summary="Update a customer")

@@ -59,6 +59,8 @@ _SORT_EXPR: dict[SortBy, Any] = {
 
 
 _NOT_NULL_SORTS = frozenset({SortBy.CREATED_AT, SortBy.UPDATED_AT, SortBy.TOTAL_SPENT})
+# Sorts with a (tenant_id, column, id) index: a common search term is paged through it.
+_INDEXED_SORTS = frozenset({SortBy.CREATED_AT, SortBy.UPDATED_AT})
 
 
 @dataclass
@@ -174,9 +176,21 @@ def _cursor_value(sort_by: SortBy, raw: Any) -> Any:
 
 
 async def list_customers(
-    repo: CustomerRepository, query: CustomerQuery, default_region: str, count_cap: int = 10_000
+    repo: CustomerRepository,
+    query: CustomerQuery,
+    default_region: str,
+    *,
+    count_cap: int = 10_000,
+    search_collect: int = 2_000,
 ) -> CustomerPage:
-    """One page of live customers matching ``query``, with the total and a next cursor."""
+    """One page of live customers matching ``query``, with the total and a next cursor.
+
+    A text search (``q``) sorted by an indexed date first gathers up to
+    ``search_collect`` matches (page and total in one statement); a term that common is
+    paged through the date index instead (see
+    :meth:`CustomerRepository.page_matches_first`). Totals of a search stop at
+    ``count_cap``.
+    """
     filters = build_filters(query, default_region)
     expr = _SORT_EXPR[query.sort_by]
     desc = query.sort_order is SortOrder.DESC
@@ -199,11 +213,30 @@ async def list_customers(
             raise InvalidInput("cursor is not valid", loc=["query", "cursor"]) from exc
         keyset = _after(expr, value, last_id, desc=desc)
         offset = 0
-    rows = await repo.page(filters, order, keyset=keyset, limit=query.page_size + 1, offset=offset)
+    limit = query.page_size + 1
+    matched: int | None = None  # all matches, when a matches-first search gathered them
+    if query.q and query.sort_by in _INDEXED_SORTS:
+        rows, gathered = await repo.page_matches_first(
+            filters,
+            expr,
+            desc=desc,
+            keyset=keyset,
+            limit=limit,
+            offset=offset,
+            collect=search_collect,
+        )
+        if gathered >= search_collect:  # a common term: the sort index finds it soon
+            rows = await repo.page(filters, order, keyset=keyset, limit=limit, offset=offset)
+        elif not query.cursor:
+            matched = gathered
+    else:
+        rows = await repo.page(filters, order, keyset=keyset, limit=limit, offset=offset)
     has_more = len(rows) > query.page_size
     rows = rows[: query.page_size]
     total_capped = False
-    if not has_more and not query.cursor and (rows or offset == 0):
+    if matched is not None:  # every match was gathered: the total is exact for free
+        total = matched
+    elif not has_more and not query.cursor and (rows or offset == 0):
         total = offset + len(rows)  # the last page: no count query needed
     elif query.q:
         # Text search counts at most `count_cap` matches (as HubSpot's search does): an

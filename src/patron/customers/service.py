@@ -9,16 +9,18 @@ name the same identity serialise (see ``IdentityRepository.lock``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patron.auth.dependencies import RequestContext
 from patron.auth.principal import Principal
 from patron.config import Settings
-from patron.customers.repository import CustomerRepository
+from patron.customers.repository import CustomerReader, CustomerRepository
 from patron.customers.schemas import (
     CustomerFields,
     CustomerRead,
@@ -54,6 +56,17 @@ CREATE_DEFAULTS: dict[str, Any] = {
 # Columns that cannot be NULL: ``null`` empties a collection and is refused for a scalar.
 CLEARED_TO_EMPTY = ("external_ids", "tags", "attributes", "preferences")
 NOT_NULLABLE = ("status", "customer_type", "marketing_opt_in")
+
+
+async def read_customer(
+    connection: asyncpg.Connection, tenant: TenantId, customer_id: uuid.UUID
+) -> CustomerRead:
+    """GET by id on a driver connection (``Scope(reads="driver")``): one prepared
+    statement. Raises :class:`NotFound` (also for another tenant's id)."""
+    row = await CustomerReader(connection, tenant).get(customer_id)
+    if row is None:
+        raise NotFound("customer not found", customer_id=str(customer_id))
+    return customer_read(row)
 
 
 @dataclass
@@ -168,12 +181,14 @@ class CustomerService:
         if row is None:
             raise NotFound("customer not found", customer_id=str(customer_id))
         check_if_match(if_match, row.version)
-        return await self._apply(row, self._normalise(_dump(body)))
+        return await self._apply(row._mapping, self._normalise(_dump(body)))
 
-    async def _apply(self, row: Any, changes: dict[str, Any]) -> CustomerRead:
+    async def _apply(self, current: Mapping[Any, Any], changes: dict[str, Any]) -> CustomerRead:
+        """Write the fields of ``changes`` that differ from ``current`` (the locked row's
+        response columns: a SQLAlchemy row mapping or an ``asyncpg.Record``)."""
+        customer_id: uuid.UUID = current["id"]
         if "tags" in changes:
-            changes = {**changes, "tags": await self.tags.set_labels(row.id, changes["tags"])}
-        current = row._mapping
+            changes = {**changes, "tags": await self.tags.set_labels(customer_id, changes["tags"])}
         changed = {
             k: v for k, v in changes.items() if k == "access_token_encrypted" or current.get(k) != v
         }
@@ -186,15 +201,15 @@ class CustomerService:
         if "status" in changed and changed["status"] != CustomerStatus.BLOCKED.value:
             changed.update(blocked_at=None, block_reason=None)
         if not changed:
-            return customer_read(row)
+            return customer_read(current)
         if IDENTITY_FIELDS & changed.keys():
             before = identities.keys_from_fields(current)
             after = identities.keys_from_fields({**dict(current), **changed})
             await self.identity_repo.lock(after - before)
-            await identities.sync(self.identity_repo, row.id, before, after)
-        columns = await self.repo.update(row.id, changed)
+            await identities.sync(self.identity_repo, customer_id, before, after)
+        columns = await self.repo.update(customer_id, changed)
         # stats are not touched by a profile update: keep the ones read with the lock
-        updated = customer_read({**row._mapping, **columns})
+        updated = customer_read({**current, **columns})
         fields_changed = sorted(
             {"access_token" if k == "access_token_encrypted" else k for k in changed}
             - {"avatar_storage_key"}
@@ -203,7 +218,7 @@ class CustomerService:
             self.session,
             self.tenant,
             EventType.CUSTOMER_UPDATED,
-            str(row.id),
+            str(customer_id),
             {"customer": updated.model_dump(mode="json"), "fields_changed": fields_changed},
         )
         return updated
@@ -234,7 +249,7 @@ class CustomerService:
         if not holders:
             return True, await self._insert({**CREATE_DEFAULTS, **values}, keys)
         if len(holders) > 1:
-            ids = sorted(str(h.id) for h in holders)
+            ids = sorted(str(h["id"]) for h in holders)
             raise Conflict(
                 "the identities given belong to different customers; merge them first",
                 conflicting_customer_id=ids[0],
@@ -326,13 +341,18 @@ class CustomerService:
         if await self.repo.get(customer_id, for_update=for_update) is None:
             raise NotFound("customer not found", customer_id=str(customer_id))
 
+    async def holders_of(self, keys: set[IdentityKey]) -> dict[IdentityKey, uuid.UUID]:
+        """The live customer holding each identity key that has one (other domains resolve
+        customers by identity through this)."""
+        return await self.identity_repo.holders(keys)
+
     async def set_marketing_opt_in(self, customer_id: uuid.UUID, value: bool) -> None:
         """Set ``marketing_opt_in`` (driven by the consent ledger); emits customer.updated
         when it changes."""
         row = await self._locked(customer_id)
         if row.marketing_opt_in == value:
             return
-        await self._apply(row, {"marketing_opt_in": value})
+        await self._apply(row._mapping, {"marketing_opt_in": value})
 
     async def set_avatar(
         self, customer_id: uuid.UUID, avatar_url: str | None, storage_key: str | None
@@ -341,7 +361,9 @@ class CustomerService:
         once the transaction commits). Emits customer.updated with ``avatar_url``."""
         row = await self._locked(customer_id)
         previous: str | None = row.avatar_storage_key
-        await self._apply(row, {"avatar_url": avatar_url, "avatar_storage_key": storage_key})
+        await self._apply(
+            row._mapping, {"avatar_url": avatar_url, "avatar_storage_key": storage_key}
+        )
         return previous
 
     async def avatar_storage_key(self, customer_id: uuid.UUID) -> str | None:

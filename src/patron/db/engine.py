@@ -36,6 +36,27 @@ def create_app_engine(settings: Settings, url: str) -> AsyncEngine:
     )
 
 
+def create_system_engine(settings: Settings, url: str, pool_size: int = 2) -> AsyncEngine:
+    """An engine for background services (relay, webhook dispatch) that work across tenants.
+
+    Runs as ``patron_system``: no BYPASSRLS either, but policies on the few tables those
+    services need (``outbox_events``, webhook tables) let it see every tenant's rows there,
+    and nothing else (migration 0004).
+    """
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=0,
+        connect_args={
+            "server_settings": {
+                "role": settings.database_system_role,
+                "application_name": "patron-system",
+                "jit": "off",
+            },
+        },
+    )
+
+
 def create_admin_engine(url: str) -> AsyncEngine:
     """A small engine with the URL's own privileges, for migrations and set-up."""
     return create_async_engine(async_url(url), pool_size=1, max_overflow=0)

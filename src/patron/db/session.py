@@ -19,24 +19,32 @@ from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import text
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from patron.db.engine import create_sessionmaker
+from patron.kit.sql import driver_connection
 from patron.tenancy import TenantId
 
-_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, false)")
+_SET_TENANT = "SELECT set_config('app.tenant_id', $1, false)"
 _TENANT_KEY = "patron.tenant_id"
 
 
-async def _use_tenant(session: AsyncSession, tenant: str) -> MutableMapping[Any, Any]:
-    """Make ``tenant`` the connection's RLS tenant; returns the connection's info dict."""
-    connection = await session.connection()
-    info = connection.info
+async def _remember_tenant(
+    connection: asyncpg.Connection, info: MutableMapping[Any, Any], tenant: str
+) -> None:
+    """Make ``tenant`` the RLS tenant of ``connection``, unless ``info`` (the pooled
+    connection's own dict) says it already is."""
     if info.get(_TENANT_KEY) != tenant:
         info.pop(_TENANT_KEY, None)
-        await connection.execute(_SET_TENANT, {"tenant": tenant})
+        await connection.execute(_SET_TENANT, tenant)
         info[_TENANT_KEY] = tenant
+
+
+async def _use_tenant(session: AsyncSession, tenant: str) -> MutableMapping[Any, Any]:
+    """Make ``tenant`` the session connection's RLS tenant; returns the connection's info."""
+    info = (await session.connection()).info
+    await _remember_tenant(await driver_connection(session), info, tenant)
     return info
 
 
@@ -78,6 +86,25 @@ class Database:
         async with self.autocommit_sessionmaker() as session:
             await _use_tenant(session, tenant)
             yield session
+
+    @asynccontextmanager
+    async def driver_reads(self, tenant: TenantId) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled asyncpg connection for single-statement reads of ``tenant``'s rows.
+
+        The lightest unit of work: no ``AsyncSession`` and no SQLAlchemy ``Connection``
+        around it, just a connection checked out of the engine's own pool (so the pool
+        size, the ``patron_app`` role and the remembered tenant are shared with every other
+        unit of work). Each statement runs in its own implicit transaction, so use it only
+        for reads that one statement answers (GET by id). Statements go through
+        :class:`patron.kit.repository.TenantScopedReader`.
+        """
+        pooled = await self.engine.raw_connection()
+        try:
+            connection: asyncpg.Connection = pooled.driver_connection
+            await _remember_tenant(connection, pooled.info, tenant)
+            yield connection
+        finally:
+            pooled.close()  # back to the pool; nothing to roll back (no BEGIN was sent)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

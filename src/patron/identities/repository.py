@@ -5,15 +5,59 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import and_, delete, func, insert, or_, text, tuple_, update
+from sqlalchemy import (
+    String,
+    Text,
+    Uuid,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from patron.identities.schemas import IdentityKey, IdentityKind
-from patron.kit.repository import TenantScopedRepository
+from patron.kit.ids import new_id
+from patron.kit.repository import PreparedQuery, TenantScopedRepository
+from patron.kit.sql import CompiledStatement
 from patron.models import CustomerIdentity
 
-_LOCK_SQL = text(
-    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
-    "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k"
+_LOCK = CompiledStatement(
+    text(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+        "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k"
+    ).bindparams(bindparam("keys", type_=ARRAY(Text)))
+)
+
+# A new customer's identities in one statement (parallel arrays, one element per identity).
+_NEW = (
+    func.unnest(
+        bindparam("ids", type_=ARRAY(Uuid)),
+        bindparam("kinds", type_=ARRAY(Text)),
+        bindparam("namespaces", type_=ARRAY(Text)),
+        bindparam("values", type_=ARRAY(Text)),
+    )
+    .table_valued("id", "kind", "namespace", "value")
+    .render_derived()
+)
+_ADD = PreparedQuery(
+    insert(CustomerIdentity).from_select(
+        ["id", "tenant_id", "customer_id", "kind", "namespace", "value"],
+        select(
+            _NEW.c.id,
+            bindparam("tenant", type_=String),
+            bindparam("customer_id", type_=Uuid),
+            _NEW.c.kind,
+            _NEW.c.namespace,
+            _NEW.c.value,
+        ),
+    )
 )
 
 
@@ -25,7 +69,7 @@ class IdentityRepository(TenantScopedRepository[CustomerIdentity]):
         concurrent upserts of the same identity serialise instead of both creating."""
         names = sorted({f"{self.tenant}\x1f{k.kind}\x1f{k.namespace}\x1f{k.value}" for k in keys})
         if names:
-            await self.session.execute(_LOCK_SQL, {"keys": names})
+            await _LOCK.execute(self.session, {"keys": names})
 
     async def holders(self, keys: Iterable[IdentityKey]) -> dict[IdentityKey, uuid.UUID]:
         """Live holder of each key that has one."""
@@ -52,19 +96,17 @@ class IdentityRepository(TenantScopedRepository[CustomerIdentity]):
         return {IdentityKey(IdentityKind(r.kind), r.namespace, r.value) for r in rows}
 
     async def add(self, customer_id: uuid.UUID, keys: Iterable[IdentityKey]) -> None:  # type: ignore[override]
-        rows = [
-            self.stamp(
-                {
-                    "customer_id": customer_id,
-                    "kind": str(k.kind),
-                    "namespace": k.namespace,
-                    "value": k.value,
-                }
+        """Give ``customer_id`` the identities ``keys`` (one statement)."""
+        wanted = list(keys)
+        if wanted:
+            await self.execute(
+                _ADD,
+                customer_id=customer_id,
+                ids=[new_id() for _ in wanted],
+                kinds=[str(k.kind) for k in wanted],
+                namespaces=[k.namespace for k in wanted],
+                values=[k.value for k in wanted],
             )
-            for k in keys
-        ]
-        if rows:
-            await self.session.execute(insert(CustomerIdentity), rows)
 
     async def remove(self, customer_id: uuid.UUID, keys: Iterable[IdentityKey]) -> None:
         """Delete identities a customer no longer has (a changed email, say)."""

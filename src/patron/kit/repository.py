@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
+import asyncpg
 from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, select
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ClauseElement
 
 from patron.db.base import Base
+from patron.kit.sql import CompiledStatement
 from patron.tenancy import TenantId
 
 ModelT = TypeVar("ModelT", bound=Base)
 
 # The tenant of a prepared query: bound by TenantScopedRepository.fetchrow, nowhere else.
 TENANT_PARAM: BindParameter[str] = bindparam("tenant")
-_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
 
 def tenant_filter(model: Any) -> ColumnElement[bool]:
@@ -29,21 +30,20 @@ def tenant_filter(model: Any) -> ColumnElement[bool]:
     return clause
 
 
-class PreparedQuery:
-    """A read statement compiled once for asyncpg and run on the session's own connection.
+class PreparedQuery(CompiledStatement):
+    """A tenant statement compiled once for asyncpg and run on the session's own connection.
 
-    For the hottest reads: it skips SQLAlchemy's per-execution statement building, cache-key
-    generation and result processing, yet runs inside the same transaction (or read-only
-    session) as everything else. Rows come back as ``asyncpg.Record`` (a mapping).
-    The statement must filter with :func:`tenant_filter`.
+    For the hottest statements: it skips SQLAlchemy's per-execution statement building,
+    cache-key generation and result processing, yet runs inside the same transaction (or
+    read-only session) as everything else (see :mod:`patron.kit.sql`). The statement must
+    filter (or stamp) with :func:`tenant_filter`'s ``:tenant`` parameter, which only
+    :class:`TenantScopedRepository` binds.
     """
 
-    def __init__(self, stmt: Select[Any]) -> None:
-        compiled = stmt.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
-        self.sql = str(compiled)
-        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+    def __init__(self, stmt: ClauseElement) -> None:
+        super().__init__(stmt)
         if "tenant" not in self.names:
-            raise ValueError("a prepared tenant query must use tenant_filter()")
+            raise ValueError("a prepared tenant query must use tenant_filter() or TENANT_PARAM")
 
 
 class TenantScopedRepository(Generic[ModelT]):
@@ -71,13 +71,36 @@ class TenantScopedRepository(Generic[ModelT]):
 
     async def fetchrow(self, query: PreparedQuery, **params: Any) -> Any:
         """First row of a prepared query for this tenant (an ``asyncpg.Record``) or None."""
-        connection = await self.session.connection()
-        raw = await connection.get_raw_connection()
-        values = {**params, "tenant": self.tenant}
-        return await raw.driver_connection.fetchrow(query.sql, *(values[n] for n in query.names))  # type: ignore[union-attr]
+        return await query.fetchrow(self.session, {**params, "tenant": self.tenant})
+
+    async def fetch(self, query: PreparedQuery, **params: Any) -> list[Any]:
+        """All rows of a prepared query for this tenant (``asyncpg.Record``)."""
+        return await query.fetch(self.session, {**params, "tenant": self.tenant})
+
+    async def execute(self, query: PreparedQuery, **params: Any) -> None:
+        """Run a prepared statement for this tenant."""
+        await query.execute(self.session, {**params, "tenant": self.tenant})
 
     def add(self, obj: ModelT) -> ModelT:
         """Stage a new row, stamped with this tenant."""
         obj.tenant_id = self.tenant  # type: ignore[attr-defined]
         self.session.add(obj)
         return obj
+
+
+class TenantScopedReader:
+    """Reads of one tenant's rows on a bare driver connection (``Database.driver_reads``).
+
+    Prepared queries only: it binds their ``:tenant`` parameter, as
+    :class:`TenantScopedRepository` does, so the tenant filter is written here too.
+    """
+
+    def __init__(self, connection: asyncpg.Connection, tenant: TenantId) -> None:
+        self.connection = connection
+        self.tenant = tenant
+
+    async def fetchrow(self, query: PreparedQuery, **params: Any) -> Any:
+        """First row of a prepared query for this tenant (an ``asyncpg.Record``) or None."""
+        return await self.connection.fetchrow(
+            query.sql, *query.args({**params, "tenant": self.tenant})
+        )

@@ -1,0 +1,154 @@
+"""Statements compiled once and run on the session's own asyncpg connection.
+
+SQLAlchemy builds, cache-keys and post-processes every statement on every execution; on
+the hottest paths (GET by id, upsert, the outbox insert) that machinery cost several
+times the database's own work (bench/README.md). A :class:`CompiledStatement` is a Core
+statement compiled once for the asyncpg dialect, with SQLAlchemy's own bind processors
+for its parameters, executed on the driver connection under the session — so it runs in
+the same transaction (or read-only session) as everything else, with asyncpg's prepared
+statement cache. Rows come back as ``asyncpg.Record`` (a read-only mapping).
+
+Statements whose column set varies (an insert of the fields a caller sent) are compiled
+once per column set and kept in a small LRU (:class:`StatementCache`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, Generic, TypeVar, cast
+
+import asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
+
+DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
+_DRIVER_KEY = "patron.driver_connection"
+
+Processor = Callable[[Any], Any]
+
+
+def _constant(value: Any) -> Any:
+    return value
+
+
+class CompiledStatement:
+    """A Core statement compiled once: ``sql`` with ``$n`` parameters named ``names``.
+
+    ``raw`` names parameters passed to the driver as they are (e.g. a JSON document that
+    is already serialised), skipping SQLAlchemy's bind processor for them.
+    """
+
+    __slots__ = ("defaults", "names", "processors", "sql")
+
+    def __init__(self, stmt: ClauseElement, *, raw: Iterable[str] = ()) -> None:
+        compiled = cast(
+            SQLCompiler,
+            stmt.compile(dialect=DIALECT, compile_kwargs={"render_postcompile": True}),
+        )
+        self.sql = str(compiled)
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        skip = frozenset(raw)
+        processors: list[Processor | None] = []
+        for name in self.names:
+            bind_type = compiled.binds[name].type
+            processors.append(
+                None if name in skip else bind_type.dialect_impl(DIALECT).bind_processor(DIALECT)
+            )
+        self.processors = tuple(processors)
+        # Columns the statement does not set but whose model has a Python-side default:
+        # SQLAlchemy fills those in at execution ("prefetch"), so do the same here.
+        self.defaults: dict[str, Callable[[], Any]] = {}
+        for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
+            default = column.default if column in compiled.insert_prefetch else column.onupdate
+            if isinstance(default, ScalarElementColumnDefault):
+                self.defaults[column.key] = functools.partial(_constant, default.arg)
+            elif isinstance(default, CallableColumnDefault):
+                # SQLAlchemy wraps a zero-argument default to take the execution context
+                self.defaults[column.key] = functools.partial(default.arg, cast(Any, None))
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        """Positional driver arguments from ``params`` (``KeyError`` names a missing one)."""
+        out = []
+        for name, process in zip(self.names, self.processors, strict=True):
+            if name in params:
+                value = params[name]
+            else:
+                default = self.defaults.get(name)
+                if default is None:
+                    raise KeyError(name)
+                value = default()
+            out.append(process(value) if process is not None else value)
+        return out
+
+    async def fetchrow(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
+        """The first row (an ``asyncpg.Record``) or None."""
+        return await (await driver_connection(session)).fetchrow(self.sql, *self.args(params))
+
+    async def fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+        """All rows (``asyncpg.Record``)."""
+        return list(await (await driver_connection(session)).fetch(self.sql, *self.args(params)))
+
+    async def execute(self, session: AsyncSession, params: Mapping[str, Any]) -> None:
+        """Run it for its effect."""
+        await (await driver_connection(session)).execute(self.sql, *self.args(params))
+
+
+StatementT = TypeVar("StatementT", bound=CompiledStatement)
+
+
+class StatementCache(Generic[StatementT]):
+    """Compiled statements by key (e.g. the set of columns an insert writes), LRU-bounded.
+
+    ``build(key)`` makes the Core statement, ``kind`` compiles it (``CompiledStatement``
+    or a subclass such as the tenant-checked ``PreparedQuery``).
+    """
+
+    def __init__(
+        self,
+        build: Callable[[Any], ClauseElement],
+        kind: Callable[[ClauseElement], StatementT],
+        size: int = 128,
+    ) -> None:
+        self._build = build
+        self._kind = kind
+        self._size = size
+        self._items: OrderedDict[Hashable, StatementT] = OrderedDict()
+
+    def get(self, key: Hashable) -> StatementT:
+        """The statement for ``key``, compiled on first use."""
+        found = self._items.get(key)
+        if found is None:
+            found = self._items[key] = self._kind(self._build(key))
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+        else:
+            self._items.move_to_end(key)
+        return found
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under ``session``, inside the session's transaction.
+
+    SQLAlchemy's asyncpg adapter sends ``BEGIN`` lazily, with the first statement *it*
+    executes; a statement sent straight to the driver would run before it, in autocommit.
+    So the adapter's transaction is started here first (a no-op for AUTOCOMMIT sessions).
+    ``tests/kit/test_sql.py`` pins this against SQLAlchemy upgrades.
+
+    Looked up once per session and remembered in ``session.info``; sessions live for one
+    unit of work, so the connection cannot change under it.
+    """
+    connection: asyncpg.Connection | None = session.info.get(_DRIVER_KEY)
+    if connection is None:
+        sa_connection = await session.connection()
+        raw = await sa_connection.get_raw_connection()
+        adapter: Any = raw.dbapi_connection
+        if adapter._transaction is None:
+            await adapter._start_transaction()
+        connection = raw.driver_connection
+        session.info[_DRIVER_KEY] = connection
+    return connection

@@ -1,0 +1,109 @@
+"""Prepared statements on the session's driver connection (patron.kit.sql).
+
+They bypass SQLAlchemy's execution path, so these tests pin what that must not lose: the
+unit of work's transaction (SQLAlchemy's asyncpg adapter begins lazily) and the model's
+column defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+
+from patron.db.engine import create_app_engine
+from patron.db.session import Database
+from patron.events import outbox
+from patron.events.types import EventType
+from patron.kit.sql import CompiledStatement
+from patron.tenancy import trusted_tenant
+from tests.conftest import make_settings
+
+NOW = CompiledStatement(text("SELECT now() AS tx, clock_timestamp() AS wall"))
+
+
+@pytest.fixture
+async def one_connection(database_url: str) -> AsyncIterator[Database]:
+    """A Database whose pool has one connection: every unit of work reuses it, so the
+    tenant setting is remembered and no statement goes through SQLAlchemy first."""
+    engine = create_app_engine(
+        make_settings(database_pool_size=1, database_max_overflow=0), database_url
+    )
+    yield Database(engine)
+    await engine.dispose()
+
+
+async def test_prepared_statements_run_inside_the_unit_of_works_transaction(
+    one_connection: Database, tenant: str
+) -> None:
+    scoped = trusted_tenant(tenant)
+    async with one_connection.unit_of_work(scoped):
+        pass  # the connection now remembers the tenant
+    async with one_connection.unit_of_work(scoped) as session:
+        first = await NOW.fetchrow(session, {})
+        second = await NOW.fetchrow(session, {})
+    # now() is the transaction's start: equal within one transaction, not across two
+    assert first["tx"] == second["tx"]
+    assert second["wall"] > first["wall"]
+
+
+async def test_a_failed_unit_of_work_rolls_back_prepared_writes(
+    one_connection: Database, tenant: str, db: asyncpg.Pool
+) -> None:
+    scoped = trusted_tenant(tenant)
+    async with one_connection.unit_of_work(scoped) as session:
+        await outbox.record(session, scoped, EventType.CUSTOMER_DELETED, None, {"n": 1})
+
+    async def failing_use_case() -> None:
+        async with one_connection.unit_of_work(scoped) as session:
+            await outbox.record(session, scoped, EventType.CUSTOMER_DELETED, None, {"n": 2})
+            raise RuntimeError("the use case fails after its write")
+
+    with pytest.raises(RuntimeError):
+        await failing_use_case()
+    rows = await db.fetch("SELECT data FROM outbox_events WHERE tenant_id = $1", tenant)
+    assert [dict(r["data"]) for r in rows] == [{"n": 1}]
+
+
+def test_column_defaults_of_the_model_are_filled_in() -> None:
+    args = outbox._INSERT.args(
+        {
+            "p_id": "id",
+            "p_tenant_id": "t",
+            "p_type": "x",
+            "p_source": "s",
+            "p_subject": None,
+            "p_time": "now",
+            "p_data": "{}",
+            "p_trace_id": None,
+        }
+    )
+    assert outbox._INSERT.names[args.index(0)] == "attempts"  # OutboxEvent.attempts default
+
+
+def test_a_missing_parameter_is_named() -> None:
+    with pytest.raises(KeyError, match="p_type"):
+        outbox._INSERT.args({"p_id": "id"})
+
+
+async def test_driver_reads_follow_the_tenant_on_a_reused_connection(
+    one_connection: Database, tenant: str, other_tenant: str, db: asyncpg.Pool
+) -> None:
+    await db.execute(
+        "INSERT INTO outbox_events (id, tenant_id, type, source, time, data) "
+        "VALUES (gen_random_uuid(), $1, 'x', 's', now(), '{}')",
+        tenant,
+    )
+    seen = []
+    for current in (tenant, other_tenant, tenant, tenant):
+        async with one_connection.driver_reads(trusted_tenant(current)) as connection:
+            seen.append(
+                (
+                    await connection.fetchval("SELECT current_setting('app.tenant_id')"),
+                    await connection.fetchval("SELECT count(*) FROM outbox_events"),
+                )
+            )
+    # row-level security shows each tenant only its own rows, on the one pooled connection
+    assert seen == [(tenant, 1), (other_tenant, 0), (tenant, 1), (tenant, 1)]
