@@ -11,18 +11,35 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import DateTime, String, Text, Uuid, bindparam, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patron.events.types import EventType
 from patron.kit.ids import new_id
-from patron.kit.jsonutil import dumps, loads
+from patron.kit.jsonutil import dumps
+from patron.kit.sql import CompiledStatement
 from patron.models import OutboxEvent
 from patron.ops.tracing import current_trace_id
 from patron.tenancy import TenantId
 
 SOURCE = "/patron/customers"
 SPEC_VERSION = "1.0"
+
+# Every write records events: compiled once. ``data`` arrives as serialised JSON (raw).
+_INSERT = CompiledStatement(
+    insert(OutboxEvent).values(
+        id=bindparam("p_id", type_=Uuid),
+        tenant_id=bindparam("p_tenant_id", type_=String),
+        type=bindparam("p_type", type_=String),
+        source=bindparam("p_source", type_=String),
+        subject=bindparam("p_subject", type_=String),
+        time=bindparam("p_time", type_=DateTime(timezone=True)),
+        data=bindparam("p_data", type_=JSONB),
+        trace_id=bindparam("p_trace_id", type_=Text),
+    ),
+    raw=("p_data",),
+)
 
 
 async def record(
@@ -32,18 +49,26 @@ async def record(
     subject: str | None,
     data: dict[str, Any],
 ) -> None:
-    """Add one event to the outbox in ``session``'s transaction (not flushed separately)."""
-    await session.execute(
-        insert(OutboxEvent).values(
-            id=new_id(),
-            tenant_id=tenant,
-            type=str(type_),
-            source=SOURCE,
-            subject=subject,
-            time=datetime.now(UTC),
-            data=loads(dumps(data)),  # JSON-normalise (UUID, datetime, Decimal)
-            trace_id=current_trace_id(),
-        )
+    """Add one event to the outbox in ``session``'s transaction (one prepared ``INSERT``).
+
+    ``data`` is serialised with :func:`patron.kit.jsonutil.dumps` (UUID, datetime and
+    Decimal become strings). Pending ORM changes are flushed first so the event follows
+    them in the same transaction.
+    """
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    await _INSERT.execute(
+        session,
+        {
+            "p_id": new_id(),
+            "p_tenant_id": tenant,
+            "p_type": str(type_),
+            "p_source": SOURCE,
+            "p_subject": subject,
+            "p_time": datetime.now(UTC),
+            "p_data": dumps(data).decode(),
+            "p_trace_id": current_trace_id(),
+        },
     )
 
 

@@ -19,6 +19,7 @@ class EventType(StrEnum):
     CUSTOMER_SEGMENT_ENTERED = "customer.segment_entered"
     CUSTOMER_SEGMENT_EXITED = "customer.segment_exited"
     CUSTOMER_ORDER_RECORDED = "customer.order_recorded"
+    CUSTOMER_APPOINTMENT_RECORDED = "customer.appointment_recorded"
     CUSTOMER_CONSENT_CHANGED = "customer.consent_changed"
     CUSTOMER_ADDRESS_ADDED = "customer.address_added"
     CUSTOMER_ADDRESS_UPDATED = "customer.address_updated"
@@ -32,6 +33,7 @@ class EventType(StrEnum):
     CUSTOMER_PAYMENT_METHOD_REMOVED = "customer.payment_method_removed"
     CUSTOMER_COMMUNICATION_RECORDED = "customer.communication_recorded"
     CUSTOMER_AVATAR_CHANGED = "customer.avatar_changed"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 
 
 # data shapes, by type:
@@ -41,3 +43,10 @@ class EventType(StrEnum):
 #   customer.blocked   {"customer_id": id, "reason": str | null, "blocked_at": time}
 #   customer.unblocked {"customer_id": id, "reason": str | null}
 #   customer.merged    {"survivor_id": id, "source_id": id, "merge_id": id, "moved": {...}}
+#   customer.order_recorded       {"customer_id", "created", "previous_status",
+#                                  "order": <OrderRead>, "stats": <CustomerStatsRead>}
+#   customer.appointment_recorded {"customer_id", "created", "previous_status",
+#                                  "appointment": <AppointmentRead>, "stats": <CustomerStatsRead>}
+#   webhook_endpoint.disabled     subject = endpoint id; {"webhook_endpoint_id", "reason",
+#                                  "disabled_at", "consecutive_failures", "failing_since"}
+#                                  (docs/webhooks.md "Disabling")

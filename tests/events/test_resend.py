@@ -1,0 +1,74 @@
+"""``patron events resend --since | --id`` against the test database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import asyncpg
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from patron.cli import app as cli
+from patron.config import get_settings
+from tests.conftest import create_customer, outbox_rows
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None]:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+async def _publish_all(db: asyncpg.Pool, tenant: str) -> None:
+    await db.execute(
+        "UPDATE outbox_events SET published_at = now(), published_to = '{rabbitmq}' "
+        "WHERE tenant_id = $1",
+        tenant,
+    )
+
+
+def _pending(rows: list[asyncpg.Record]) -> list[bool]:
+    return [r["published_at"] is None and r["published_to"] == [] for r in rows]
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_resend_by_id_and_since(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    for name in ("A", "B", "C"):
+        await create_customer(client, admin, first_name=name)
+    rows = await outbox_rows(db, tenant)
+    await _publish_all(db, tenant)
+    await db.execute(
+        "UPDATE outbox_events SET dead_at = now(), attempts = 10 WHERE id = $1", rows[0]["id"]
+    )
+
+    by_id = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["events", "resend", "--id", str(rows[0]["id"])]
+    )
+    assert by_id.exit_code == 0, by_id.output
+    assert "1 event(s)" in by_id.output
+    after = await outbox_rows(db, tenant)
+    assert _pending(after) == [True, False, False]
+    assert (after[0]["dead_at"], after[0]["attempts"]) == (None, 0)
+
+    since = rows[1]["time"].isoformat()
+    by_time = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["events", "resend", "--since", since]
+    )
+    assert by_time.exit_code == 0, by_time.output
+    assert _pending(await outbox_rows(db, tenant)) == [True, True, True]
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_resend_needs_exactly_one_selector() -> None:
+    assert CliRunner().invoke(cli, ["events", "resend"]).exit_code != 0
+    both = CliRunner().invoke(
+        cli, ["events", "resend", "--id", "x", "--since", "2026-01-01T00:00:00"]
+    )
+    assert both.exit_code != 0
+    assert CliRunner().invoke(cli, ["events", "resend", "--id", "nope"]).exit_code != 0
