@@ -1,0 +1,122 @@
+"""HTTP routes of outgoing webhook endpoints (API.md "webhooks": admin only).
+
+``POST`` answers the endpoint with its signing ``secret``, the only time it is shown.
+Because of that, a POST's ``Idempotency-Key`` is released instead of having the answer
+stored for replay: a stored answer would keep the secret in clear in
+``idempotency_keys`` (docs/decisions/0008-webhook-deliveries.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from patron.auth.dependencies import RequestContext, Scope
+from patron.auth.principal import Role
+from patron.idempotency.service import PendingKey, finish_idempotent_request
+from patron.kit.keyset import Window
+from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from patron.webhooks.schemas import (
+    WebhookDeliveryPage,
+    WebhookEndpointCreate,
+    WebhookEndpointCreated,
+    WebhookEndpointPage,
+    WebhookEndpointRead,
+    WebhookEndpointUpdate,
+)
+from patron.webhooks.service import WebhookEndpointService
+
+router = APIRouter(prefix="/webhook-endpoints", tags=["webhooks"])
+
+ADMIN = Scope(Role.ADMIN)
+Ctx = Annotated[RequestContext, Depends(ADMIN, scope="function")]
+Page = Annotated[int, Query(ge=1, le=100_000)]
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+Cursor = Annotated[str | None, Query(max_length=1000)]
+
+
+def service(ctx: RequestContext) -> WebhookEndpointService:
+    return WebhookEndpointService(
+        session=ctx.session, tenant=ctx.tenant, settings=ctx.app.settings, keyring=ctx.app.keyring
+    )
+
+
+async def _release_idempotency_key(request: Request, ctx: RequestContext) -> None:
+    """Keep the middleware from storing this response (it holds the secret) and free the
+    key at once, so a retry is not answered 409 while the claim would last."""
+    pending = getattr(request.state, "idempotency", None)
+    if isinstance(pending, PendingKey):
+        request.state.idempotency = None
+        await finish_idempotent_request(ctx.app.db, pending, 500, [], b"")
+
+
+@router.get("", response_model=WebhookEndpointPage, summary="List webhook endpoints")
+async def list_endpoints(
+    ctx: Ctx,
+    page: Page = 1,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> WebhookEndpointPage:
+    return await service(ctx).list_endpoints(Window(page, page_size, cursor))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WebhookEndpointCreated,
+    summary="Register a webhook endpoint",
+    description=(
+        "The answer carries the signing `secret`, shown this once. The URL must be https "
+        "and resolve only to public addresses (422 naming `url` otherwise); event types "
+        "must be known (`*` or an empty list: all)."
+    ),
+)
+async def create_endpoint(
+    body: WebhookEndpointCreate, ctx: Ctx, request: Request, response: Response
+) -> WebhookEndpointCreated:
+    await _release_idempotency_key(request, ctx)
+    created = await service(ctx).create(body)
+    response.headers["Location"] = f"/api/v1/webhook-endpoints/{created.id}"
+    response.headers["Cache-Control"] = "no-store"
+    return created
+
+
+@router.get("/{endpoint_id}", response_model=WebhookEndpointRead, summary="Read a webhook endpoint")
+async def get_endpoint(endpoint_id: uuid.UUID, ctx: Ctx) -> WebhookEndpointRead:
+    return await service(ctx).get(endpoint_id)
+
+
+@router.patch(
+    "/{endpoint_id}",
+    response_model=WebhookEndpointRead,
+    summary="Change, re-enable or disable a webhook endpoint",
+    description='`{"enabled": true}` re-enables a disabled endpoint and clears its failure '
+    "streak; deliveries failed while it was disabled are not resent.",
+)
+async def update_endpoint(
+    endpoint_id: uuid.UUID, body: WebhookEndpointUpdate, ctx: Ctx
+) -> WebhookEndpointRead:
+    return await service(ctx).update(endpoint_id, body)
+
+
+@router.delete("/{endpoint_id}", status_code=204, summary="Delete a webhook endpoint")
+async def delete_endpoint(endpoint_id: uuid.UUID, ctx: Ctx) -> Response:
+    await service(ctx).delete(endpoint_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{endpoint_id}/deliveries",
+    response_model=WebhookDeliveryPage,
+    summary="An endpoint's deliveries and their attempts, newest first",
+)
+async def list_deliveries(
+    endpoint_id: uuid.UUID,
+    ctx: Ctx,
+    page: Page = 1,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> WebhookDeliveryPage:
+    return await service(ctx).list_deliveries(endpoint_id, Window(page, page_size, cursor))

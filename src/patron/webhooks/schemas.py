@@ -1,0 +1,101 @@
+"""Request and response shapes of outgoing webhook endpoints (API.md "webhooks",
+docs/webhooks.md)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+EventTypeName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class _Input(BaseModel):
+    """Bodies: snake_case, camelCase aliases accepted, unknown fields 422 (API.md)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=AliasGenerator(
+            validation_alias=lambda name: AliasChoices(name, to_camel(name))
+        ),
+        str_strip_whitespace=True,
+    )
+
+
+class WebhookEndpointCreate(_Input):
+    """Body of ``POST /webhook-endpoints``. ``event_types`` empty or ``["*"]``: every type."""
+
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    event_types: Annotated[list[EventTypeName], Field(max_length=100)] = Field(default_factory=list)
+    description: Annotated[str | None, Field(max_length=500)] = None
+
+
+class WebhookEndpointUpdate(_Input):
+    """Body of ``PATCH /webhook-endpoints/{id}``; every field optional. ``enabled: true``
+    re-enables a disabled endpoint and clears its failure streak; ``false`` disables it."""
+
+    url: Annotated[str | None, Field(min_length=1, max_length=2048)] = None
+    event_types: Annotated[list[EventTypeName] | None, Field(max_length=100)] = None
+    description: Annotated[str | None, Field(max_length=500)] = None
+    enabled: bool | None = None
+
+
+class WebhookEndpointRead(BaseModel):
+    """An endpoint as every read shows it: never with its secret."""
+
+    id: uuid.UUID
+    url: str
+    event_types: list[str]
+    description: str | None
+    status: Literal["enabled", "disabled"]
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    consecutive_failures: int
+    failing_since: datetime | None
+    last_success_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointCreated(WebhookEndpointRead):
+    """The answer to a create: the endpoint plus its signing ``secret``, shown this once."""
+
+    secret: str
+
+
+class WebhookEndpointPage(BaseModel):
+    webhook_endpoints: list[WebhookEndpointRead]
+    total: int
+    page: int
+    page_size: int
+    total_pages: int
+    next_cursor: str | None
+
+
+class WebhookDeliveryRead(BaseModel):
+    """One delivery (an event to an endpoint) and the state of its attempts."""
+
+    id: uuid.UUID
+    endpoint_id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    status: Literal["pending", "succeeded", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class WebhookDeliveryPage(BaseModel):
+    deliveries: list[WebhookDeliveryRead]
+    total: int
+    page: int
+    page_size: int
+    total_pages: int
+    next_cursor: str | None
