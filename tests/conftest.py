@@ -221,3 +221,12 @@ async def outbox_rows(
         sql += " AND type = $2"
         args.append(type_)
     return list(await db.fetch(sql + " ORDER BY seq", *args))
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """The test broker's URL; skips (saying why) when no RabbitMQ answers outside CI."""
+    url = services.rabbitmq_url()
+    if url is None:
+        pytest.skip("RabbitMQ is not reachable on 127.0.0.1:5672 (PATRON_TEST_RABBITMQ_URL)")
+    return url

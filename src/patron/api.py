@@ -1,10 +1,10 @@
-"""Mounts every router. Tenant routes live under one parent router, so adding one cannot skip
-authentication: each of them also takes a ``Scope`` dependency, which the route-table
-tests verify for every route."""
+"""Mounts every router (:func:`mount_routes`). Adding a tenant router cannot skip
+authentication: each of its routes takes a ``Scope`` dependency, which the route-table
+tests verify for every route under ``/api/``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 
 from patron.addresses.endpoints import router as addresses_router
 from patron.avatars.endpoints import router as avatars_router
@@ -13,23 +13,44 @@ from patron.consents.endpoints import router as consents_router
 from patron.customers.endpoints import router as customers_router
 from patron.documents.endpoints import router as documents_router
 from patron.errors import PROBLEM_RESPONSES
+from patron.events.endpoints import router as events_router
 from patron.notes.endpoints import router as notes_router
 from patron.ops.endpoints import router as ops_router
+from patron.orders.endpoints import router as orders_router
 from patron.payment_methods.endpoints import router as payment_methods_router
 from patron.tags.endpoints import catalog_router as tag_catalog_router
 from patron.tags.endpoints import router as tags_router
+from patron.webhooks.endpoints import router as webhooks_router
 
-api_router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
-api_router.include_router(customers_router)
-api_router.include_router(documents_router)
-api_router.include_router(avatars_router)
-api_router.include_router(payment_methods_router)
-api_router.include_router(communications_router)
-api_router.include_router(consents_router)
-api_router.include_router(addresses_router)
-api_router.include_router(tags_router)
-api_router.include_router(tag_catalog_router)
-api_router.include_router(notes_router)
+API_PREFIX = "/api/v1"
 
-public_router = APIRouter()
-public_router.include_router(ops_router)
+# Every tenant router, mounted under API_PREFIX. Each route also takes a ``Scope``
+# dependency, which the route-table tests verify for every route under /api/.
+TENANT_ROUTERS: tuple[APIRouter, ...] = (
+    customers_router,
+    events_router,
+    documents_router,
+    avatars_router,
+    payment_methods_router,
+    communications_router,
+    consents_router,
+    addresses_router,
+    tags_router,
+    tag_catalog_router,
+    notes_router,
+    orders_router,
+    webhooks_router,
+)
+
+
+def mount_routes(app: FastAPI) -> None:
+    """Include every router in ``app``: the tenant routers under ``/api/v1`` (hottest
+    first), then the unauthenticated operational ones.
+
+    The tenant routers are included straight into the app, not through a parent router:
+    FastAPI matches included routers level by level, and a level of nesting cost about a
+    fifth of the Python calls of a GET by id (bench/README.md).
+    """
+    for router in TENANT_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    app.include_router(ops_router)

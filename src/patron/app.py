@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,7 +15,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError
 
 from patron import __version__
-from patron.api import api_router, public_router
+from patron.api import mount_routes
 from patron.config import Settings, get_settings
 from patron.context import AppContext, build_context
 from patron.errors import Conflict, InvalidInput, PatronError, install_handlers, problem_response
@@ -25,8 +27,13 @@ from patron.ops.middleware import (
     IdempotencyMiddleware,
     RequestContextMiddleware,
 )
+from patron.runtime import run_services
+from patron.runtime.groups import relay_services, worker_services
 
 log = structlog.get_logger("patron.app")
+
+# How long shutdown waits for background services to finish their current round.
+BACKGROUND_STOP_SECONDS = 10.0
 
 DESCRIPTION = """
 Patron is the one source of truth for a business's customers.
@@ -40,9 +47,14 @@ def create_app(
     settings: Settings | None = None,
     database_url: str | None = None,
     context: AppContext | None = None,
+    *,
+    background: bool = False,
 ) -> FastAPI:
     """Build the app. ``context`` (tests) or ``settings`` + ``database_url`` (servers).
 
+    With ``background`` (``patron serve``) the app also runs the relay, the webhook
+    dispatcher and the event consumers (``runtime.groups``) for as long as it serves;
+    ``patron api`` leaves them to ``patron relay`` and ``patron worker``.
     The database must already be migrated; ``patron serve`` does that before calling this.
     """
     settings = settings or get_settings()
@@ -53,9 +65,20 @@ def create_app(
         ctx = context or build_context(settings, database_url or settings.database_url or "")
         app.state.ctx = ctx
         POOL.pool = ctx.db.engine.pool
+        stop = asyncio.Event()
+        runner: asyncio.Task[None] | None = None
+        if background:
+            services = [*relay_services(ctx), *worker_services(ctx)]
+            runner = asyncio.create_task(run_services(services, stop), name="patron-background")
         try:
             yield
         finally:
+            stop.set()
+            if runner is not None:
+                try:
+                    await asyncio.wait_for(runner, timeout=BACKGROUND_STOP_SECONDS)
+                except TimeoutError:
+                    log.warning("background services did not stop in time; cancelled")
             if owned:
                 await ctx.close()
 
@@ -74,8 +97,8 @@ def create_app(
     install_handlers(app)
     app.add_exception_handler(IdempotentReplay, _on_replay)
     app.add_exception_handler(DBAPIError, _on_database_error)
-    app.include_router(public_router)
-    app.include_router(api_router)
+    app.add_exception_handler(asyncpg.PostgresError, _on_database_error)
+    mount_routes(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
@@ -105,10 +128,14 @@ async def _on_replay(_: Request, exc: Exception) -> Response:
 
 
 async def _on_database_error(_: Request, exc: Exception) -> Response:
-    """Database errors caused by input (SQLSTATE class 22, 23505) are the client's; the rest 500."""
-    exc = cast(DBAPIError, exc)
-    sqlstate: Any = getattr(exc.orig, "sqlstate", None) or getattr(
-        getattr(exc.orig, "__cause__", None), "sqlstate", None
+    """Database errors caused by input (SQLSTATE class 22, 23505) are the client's; the rest 500.
+
+    They arrive wrapped by SQLAlchemy (``DBAPIError``) or, from the prepared statements of
+    :mod:`patron.kit.sql`, straight from asyncpg (``asyncpg.PostgresError``).
+    """
+    orig: Any = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate: Any = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "__cause__", None), "sqlstate", None
     )
     if sqlstate == "23505":
         return problem_response(Conflict("a unique value is already in use").to_problem())
@@ -118,5 +145,5 @@ async def _on_database_error(_: Request, exc: Exception) -> Response:
                 "a value cannot be stored (invalid characters or out of range)"
             ).to_problem()
         )
-    log.error("database_error", sqlstate=sqlstate, error_type=type(exc.orig).__name__)
+    log.error("database_error", sqlstate=sqlstate, error_type=type(orig).__name__)
     return problem_response(PatronError("An unexpected database error occurred.").to_problem())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -11,17 +13,27 @@ from rich.console import Console
 
 from patron.auth.api_keys import count_api_keys, create_api_key
 from patron.auth.principal import Role
-from patron.config import get_settings
+from patron.config import Settings, get_settings
+from patron.context import build_context
 from patron.db import migrate
 from patron.db.bootstrap import resolve_database_url
-from patron.db.engine import create_admin_engine, create_sessionmaker
+from patron.db.engine import create_admin_engine, create_sessionmaker, create_system_engine
 from patron.logging import configure_logging
+from patron.orders import rebuild as stats_rebuild
+from patron.orders.stats import Drift
+from patron.relay import store as relay_store
+from patron.runtime import run_services
+from patron.runtime.groups import relay_services, worker_services
 
 app = typer.Typer(help="Patron: the customer service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.")
 apikey_app = typer.Typer(help="API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
+events_app = typer.Typer(help="Outbox events.")
+app.add_typer(events_app, name="events")
+stats_app = typer.Typer(help="Customer order and appointment stats.")
+app.add_typer(stats_app, name="stats")
 console = Console()
 
 
@@ -48,7 +60,7 @@ async def _bootstrap_key(url: str) -> str | None:
         await engine.dispose()
 
 
-def _serve(host: str | None, port: int | None) -> None:
+def _serve(host: str | None, port: int | None, *, background: bool) -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
     url = resolve_database_url(settings)
@@ -68,7 +80,11 @@ def _serve(host: str | None, port: int | None) -> None:
     from patron.app import create_app
 
     uvicorn.run(
-        create_app(settings, url), host=bind_host, port=bind_port, log_config=None, access_log=False
+        create_app(settings, url, background=background),
+        host=bind_host,
+        port=bind_port,
+        log_config=None,
+        access_log=False,
     )
 
 
@@ -79,8 +95,9 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port (default PORT or 8007)")] = None,
 ) -> None:
-    """Run everything in one process; starts the embedded PostgreSQL without DATABASE_URL."""
-    _serve(host, port)
+    """Run everything in one process (HTTP, relay, webhooks, consumers); starts the
+    embedded PostgreSQL without DATABASE_URL."""
+    _serve(host, port, background=True)
 
 
 @app.command()
@@ -88,8 +105,8 @@ def api(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port")] = None,
 ) -> None:
-    """Run the HTTP API only."""
-    _serve(host, port)
+    """Run the HTTP API only (run ``patron relay`` and ``patron worker`` beside it)."""
+    _serve(host, port, background=False)
 
 
 @db_app.command("upgrade")
@@ -111,6 +128,133 @@ def apikey_create(
     url = resolve_database_url(get_settings())
     secret = asyncio.run(_create_key(url, tenant, role, name))
     typer.echo(secret)
+
+
+async def _run_relay(settings: Settings, url: str) -> None:
+    ctx = build_context(settings, url)
+    try:
+        services = relay_services(ctx)
+        if not services:
+            console.print("nothing to run: set RABBITMQ_URL or KAFKA_BOOTSTRAP_SERVERS")
+            return
+        await run_services(services)
+    finally:
+        await ctx.close()
+
+
+@app.command()
+def relay() -> None:
+    """Publish the outbox to RabbitMQ / Kafka (and webhooks) until SIGINT or SIGTERM.
+
+    Several may run at once (docs/decisions/0007-outbox-order.md).
+    """
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    asyncio.run(_run_relay(settings, resolve_database_url(settings)))
+
+
+async def _resend(
+    settings: Settings, url: str, since: datetime | None, event_id: uuid.UUID | None
+) -> int:
+    engine = create_system_engine(settings, url, pool_size=1)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            return await relay_store.resend(session, since=since, event_id=event_id)
+    finally:
+        await engine.dispose()
+
+
+@events_app.command("resend")
+def events_resend(
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="Republish every event from this time on (ISO 8601; UTC if no zone)"),
+    ] = None,
+    event_id: Annotated[
+        str | None, typer.Option("--id", help="Republish the event with this id")
+    ] = None,
+) -> None:
+    """Mark events for republishing: the relays publish them again on every transport."""
+    if (since is None) == (event_id is None):
+        raise typer.BadParameter("give exactly one of --since and --id")
+    parsed_id = None
+    if event_id is not None:
+        try:
+            parsed_id = uuid.UUID(event_id)
+        except ValueError as exc:
+            raise typer.BadParameter(f"--id: not a UUID: {event_id}") from exc
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    settings = get_settings()
+    count = asyncio.run(_resend(settings, resolve_database_url(settings), since, parsed_id))
+    typer.echo(f"{count} event(s) marked for republishing")
+
+
+async def _run_worker(settings: Settings, url: str) -> None:
+    ctx = build_context(settings, url)
+    try:
+        services = worker_services(ctx)
+        if not services:
+            console.print("nothing to run: set RABBITMQ_URL")
+            return
+        await run_services(services)
+    finally:
+        await ctx.close()
+
+
+@app.command()
+def worker() -> None:
+    """Consume order and appointment events from RabbitMQ until SIGINT or SIGTERM
+    (docs/events-in.md). Several may run at once."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    asyncio.run(_run_worker(settings, resolve_database_url(settings)))
+
+
+async def _rebuild_stats(
+    settings: Settings, url: str, tenants: list[str], fix: bool
+) -> dict[str, list[Drift]]:
+    ctx = build_context(settings, url)
+    admin_engine = create_admin_engine(url)
+    try:
+        return await stats_rebuild.rebuild(ctx, admin_engine, tenants or None, fix=fix)
+    finally:
+        await admin_engine.dispose()
+        await ctx.close()
+
+
+@stats_app.command("rebuild")
+def stats_rebuild_command(
+    tenant: Annotated[
+        list[str] | None, typer.Option(help="Only this tenant (repeatable); default: all")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Report drift without fixing it; exit 1 if any")
+    ] = False,
+) -> None:
+    """Recompute every customer's stats from order and appointment history, report each
+    stored value that differed (customer, field, stored, recomputed) and fix it."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    url = resolve_database_url(settings)
+    found = asyncio.run(_rebuild_stats(settings, url, tenant or [], not check))
+    drifted = 0
+    for name, drift in found.items():
+        for d in drift:
+            drifted += 1
+            typer.echo(
+                f"drift tenant={name} customer={d.customer_id} field={d.field} "
+                f"stored={d.stored} recomputed={d.recomputed}"
+            )
+    verb = "found" if check else "fixed"
+    if not found:
+        typer.echo(
+            "no tenant with orders, appointments or stats is visible to this database role "
+            "(enumerating tenants needs one that bypasses row-level security); use --tenant"
+        )
+    typer.echo(f"{len(found)} tenant(s) checked, {drifted} drifted value(s) {verb}")
+    if check and drifted:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

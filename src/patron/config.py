@@ -7,6 +7,7 @@ Settings are split per concern and cached: call :func:`get_settings` rather than
 from __future__ import annotations
 
 import base64
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Development-only defaults. `Settings` refuses them when PATRON_ENV is not "development".
 DEV_SECRET_KEY = "dev-secret-key-change-me-dev-secret-key"  # noqa: S105 - refused in production
 DEV_ENCRYPTION_KEYS = "dev1:" + base64.b64encode(b"patron-dev-only-encryption-key!!").decode()
+# One TENANT_CURRENCIES entry: a tenant id (ARCHITECTURE.md §4) and an ISO 4217 code.
+_TENANT_CURRENCY = re.compile(r"[A-Za-z0-9._:-]{1,64}:[A-Za-z]{3}")
 
 
 class Settings(BaseSettings):
@@ -37,11 +40,27 @@ class Settings(BaseSettings):
     database_pool_size: int = 20
     database_max_overflow: int = 10
     database_app_role: str = "patron_app"
+    database_system_role: str = "patron_system"
 
     redis_url: str | None = None
     rabbitmq_url: str | None = None
     rabbitmq_exchange: str = "patron.customers.events"
     kafka_bootstrap_servers: str | None = None
+    # Kafka topic per event type: "type=topic" pairs, comma-separated; "*" is the fallback
+    # (types matching nothing, with no "*", are not sent to Kafka). docs/decisions/0007.
+    kafka_topics: str = (
+        "customer.created=customer.created,customer.deleted=customer.deleted,"
+        "customer.erased=customer.deleted,webhook_endpoint.disabled=patron.webhooks,"
+        "*=customer.updated"
+    )
+    # Outbox relay (docs/decisions/0007-outbox-order.md).
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_poll_interval: float = Field(default=0.05, gt=0)
+    relay_partitions: int = Field(default=16, ge=1, le=4096)
+    relay_max_attempts: int = Field(default=10, ge=1)
+    relay_backoff_initial: float = Field(default=1.0, gt=0)
+    relay_backoff_max: float = Field(default=60.0, gt=0)
+    relay_confirm_timeout: float = Field(default=30.0, gt=0)
 
     jwks_url: str | None = None
     jwt_issuer: str | None = None
@@ -67,18 +86,54 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     sms_webhook_url: str | None = None
 
+    # Orders and stats (docs/decisions/0009-orders-stats-consumer.md). No tenant-settings
+    # table exists: a tenant's currency is its TENANT_CURRENCIES entry, else DEFAULT_CURRENCY.
+    default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    tenant_currencies: str = ""  # "tenant:EUR,other-tenant:JPY"
+    # Order and appointment event consumer (docs/events-in.md); runs when RABBITMQ_URL is set.
+    orders_consumer_exchange: str = "patron.commerce.events"
+    orders_consumer_queue: str = "patron.orders-in"
+    orders_consumer_routing_keys: str = "v1.order.*,v1.appointment.*"
+    orders_consumer_prefetch: int = Field(default=32, ge=1, le=10_000)
+    orders_consumer_max_attempts: int = Field(default=5, ge=1, le=100)
+    orders_consumer_retry_delay_ms: int = Field(default=10_000, ge=1)
+
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     # Searches with `q` count at most this many matches (`total_capped` says when).
     search_count_cap: int = Field(default=10_000, ge=1)
+    # A search with `q` gathers up to this many matches first; a term matching more is
+    # paged through the date index instead (CustomerRepository.page_matches_first).
+    search_collect: int = Field(default=2_000, ge=1)
     # Largest request body accepted (bytes); larger ones are 413. Routes may set their own.
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Largest multipart/form-data body (file uploads: documents up to 10 MiB + form fields).
     max_upload_bytes: int = Field(default=11 * 1024 * 1024, ge=1024)
 
+    # Outgoing webhooks (docs/webhooks.md). Allow http:// and loopback / private targets:
+    # development and tests only (SSRF guard).
+    webhooks_allow_private_targets: bool = False
+    webhooks_request_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhooks_dns_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhooks_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    webhooks_batch_size: int = Field(default=100, ge=1, le=10_000)
+    webhooks_retry_base_seconds: float = Field(default=30.0, ge=0)
+    webhooks_retry_max_seconds: float = Field(default=3600.0, ge=0)
+    webhooks_retry_window_seconds: float = Field(default=24 * 3600.0, ge=0)
+    webhooks_disable_after_failures: int = Field(default=20, ge=1)
+    webhooks_disable_after_seconds: float = Field(default=72 * 3600.0, ge=0)
+
     @field_validator("default_phone_region")
     @classmethod
     def _upper_region(cls, value: str) -> str:
         return value.upper()
+
+    @field_validator("tenant_currencies")
+    @classmethod
+    def _tenant_currencies(cls, value: str) -> str:
+        for item in (i.strip() for i in value.split(",")):
+            if item and not _TENANT_CURRENCY.fullmatch(item):
+                raise ValueError(f"TENANT_CURRENCIES entry {item!r} is not tenant:CUR")
+        return value
 
     @model_validator(mode="after")
     def _refuse_dev_secrets(self) -> Settings:

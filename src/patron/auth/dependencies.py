@@ -8,7 +8,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Literal
 
+import asyncpg
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,12 +26,31 @@ _READ_METHODS = frozenset({"GET", "HEAD"})
 
 @dataclass
 class RequestContext:
-    """What a route handler works with: who, for which tenant, in which transaction."""
+    """What a route handler works with: who, for which tenant, in which transaction.
+
+    A route whose ``Scope`` has ``reads="driver"`` gets ``connection`` (a pooled asyncpg
+    connection, see :meth:`Database.driver_reads`) on GET and HEAD instead of ``session``.
+    """
 
     principal: Principal
     tenant: TenantId
-    session: AsyncSession
     app: AppContext
+    unit_session: AsyncSession | None = None
+    connection: asyncpg.Connection | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        """The unit of work's session. Raises ``RuntimeError`` on a driver-read request."""
+        if self.unit_session is None:
+            raise RuntimeError("this request reads through a driver connection: no session")
+        return self.unit_session
+
+    @property
+    def driver(self) -> asyncpg.Connection:
+        """The driver connection of a ``reads="driver"`` GET. Raises ``RuntimeError`` else."""
+        if self.connection is None:
+            raise RuntimeError("this request has a session, not a driver connection")
+        return self.connection
 
     def check_tenant_claim(self, where: str, value: str | None) -> None:
         """A ``tenant_id`` given in a body or query must be the request's tenant (else 403)."""
@@ -73,9 +94,17 @@ class Scope:
     existence of other customers is not revealed).
     """
 
-    def __init__(self, *roles: Role, customer_self: bool = False) -> None:
+    def __init__(
+        self,
+        *roles: Role,
+        customer_self: bool = False,
+        reads: Literal["session", "driver"] = "session",
+    ) -> None:
         self.roles = frozenset(roles)
         self.customer_self = customer_self
+        # "driver": GET/HEAD get a bare pooled connection (the hottest single-statement
+        # reads); other methods always get a unit of work.
+        self.reads = reads
 
     async def __call__(self, request: Request) -> AsyncIterator[RequestContext]:
         principal = await authenticate(request)
@@ -94,11 +123,15 @@ class Scope:
         if request.method == "POST" and "idempotency-key" in request.headers:
             await begin_idempotent_request(ctx.db, request, principal, tenant)
         if request.method in _READ_METHODS:
+            if self.reads == "driver":
+                async with ctx.db.driver_reads(tenant) as connection:
+                    yield RequestContext(principal, tenant, ctx, connection=connection)
+                return
             async with ctx.db.read_only(tenant) as session:
-                yield RequestContext(principal=principal, tenant=tenant, session=session, app=ctx)
+                yield RequestContext(principal, tenant, ctx, unit_session=session)
             return
         async with ctx.db.unit_of_work(tenant) as session:
-            yield RequestContext(principal=principal, tenant=tenant, session=session, app=ctx)
+            yield RequestContext(principal, tenant, ctx, unit_session=session)
 
 
 def _path_customer(request: Request) -> uuid.UUID | None:
