@@ -10,8 +10,9 @@ the exact SQL Patron's repository code produces, captured from it at start-up):
 - ``POST /customers/upsert``: in one transaction, resolve the PSID identity (locking its
   customer), then ``INSERT ... ON CONFLICT (id) DO UPDATE`` the customer row when it is
   new or changed, and insert the identity of a new customer.
-- ``GET /customers?q=``: the trigram ``LIKE`` on ``search_document`` for the tenant,
-  newest first, ``LIMIT 21`` (a page of 20 and whether there is more), without the total.
+- ``GET /customers?q=``: Patron's search statements (its matches gathered through the
+  trigram index first; a common term paged through the date index), ``LIMIT 21`` (a page
+  of 20 and whether there is more), without the total of a common term.
 
 What it leaves out is what Patron adds on top: authentication, row-level security, the
 outbox event, advisory locks, the total count of a search, response models. The tenant
@@ -39,9 +40,8 @@ from patron.kit.ids import new_id
 POOL_MIN, POOL_MAX = 10, 20
 # Patron's statements, captured from its repository code (bench/common.py).
 GET = common.patron_statements()["get"]
-SEARCH = common.patron_statements()[
-    "search"
-]  # Patron's defaults: DATABASE_POOL_SIZE 10 + MAX_OVERFLOW 10
+SEARCH = common.patron_statements()["search"]
+SEARCH_COMMON = common.patron_statements()["search_common"]
 
 
 def _default(value: Any) -> Any:
@@ -142,8 +142,14 @@ async def upsert_customer(body: UpsertBody, tenant: Tenant, request: Request) ->
 async def search_customers(
     tenant: Tenant, request: Request, q: Annotated[str, Query(min_length=1, max_length=200)]
 ) -> Response:
-    """A page of 20 customers matching ``q``, newest first."""
-    rows = await request.app.state.pool.fetch(SEARCH.sql, *SEARCH.args(tenant=tenant, q=q.strip()))
+    """A page of 20 customers matching ``q``, newest first: Patron's two statements (the
+    matches gathered first; for a term matching SEARCH_COLLECT or more, the page through
+    the date index), without the total of a common term."""
+    pool = request.app.state.pool
+    args = {"tenant": tenant, "q": q.strip()}
+    rows = await pool.fetch(SEARCH.sql, *SEARCH.args(**args))
+    if rows and rows[0]["matched"] >= common.SEARCH_COLLECT:
+        rows = await pool.fetch(SEARCH_COMMON.sql, *SEARCH_COMMON.args(**args))
     return _json({"customers": [dict(r) for r in rows[:20]], "has_more": len(rows) > 20})
 
 

@@ -242,7 +242,7 @@ async def cleanup(url: str) -> int:
 
 
 async def explain_search(url: str) -> str:
-    """EXPLAIN ANALYZE of Patron's search (page and total) for a surname term, as Patron
+    """EXPLAIN ANALYZE of Patron's search statements for a surname term, as Patron
     runs it (role ``patron_app`` under row-level security) and as the raw endpoint and
     pgbench run it (the URL's role, which bypasses row-level security)."""
     statements = common.patron_statements()
@@ -262,7 +262,7 @@ async def explain_search(url: str) -> str:
                 await conn.execute(
                     "SELECT set_config('app.tenant_id', $1, true)", common.BENCH_TENANT
                 )
-                for name in ("search", "search_count"):
+                for name in ("search", "search_common", "search_count"):
                     st = statements[name]
                     args = st.args(tenant=common.BENCH_TENANT, q=term)
                     plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + st.sql, *args)
@@ -471,15 +471,20 @@ def write_pgbench_scripts() -> None:
     # The search term is fetched first (one extra primary-key SELECT, counted) so that the
     # search gets it as a parameter, as over HTTP: the planner sees the same values.
     term = "\\set n random(1, :nterms)\nSELECT q FROM bench_search_terms WHERE n = :n \\gset\n"
-    page = st["search"].pgbench({"tenant": ":tenant", "q": ":q"})
-    count = st["search_count"].pgbench({"tenant": ":tenant", "q": ":q"})
+    values = {"tenant": ":tenant", "q": ":q"}
+    first = st["search"].pgbench(values)
+    common_page = st["search_common"].pgbench(values)
+    count = st["search_count"].pgbench(values)
+    # As Patron: the matches gathered first; a common term is paged through the date index.
+    gathered = f"SELECT coalesce(max(matched), 0) AS matched FROM (\n{first}\n) AS page \\gset\n"
+    common_term = f"\\if :matched >= {common.SEARCH_COLLECT}\n{common_page};\n"
     scripts = {
         "get.sql": "-- GET /customers/{id} (a random id of bench_ids)\n"
         f"\\set n random(1, :nids)\n{get};\n",
-        "search.sql": "-- GET /customers?q= without the total: the page query only, as the raw "
-        f"endpoint runs it\n{term}{page};\n",
-        "search_total.sql": "-- GET /customers?q= as Patron runs it: the page, then the total\n"
-        f"{term}{page};\n{count};\n",
+        "search.sql": "-- GET /customers?q= without the total of a common term, as the raw "
+        f"endpoint runs it\n{term}{gathered}{common_term}\\endif\n",
+        "search_total.sql": "-- GET /customers?q= as Patron runs it: a common term's total too\n"
+        f"{term}{gathered}{common_term}{count};\n\\endif\n",
     }
     for name, text in scripts.items():
         path = common.PGBENCH_DIR / name
