@@ -35,3 +35,15 @@ def test_environment_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.meta_graph_api_version == "v22.0"
     assert s.cors_origin_list == ["https://a.example", "https://b.example"]
     assert Settings(_env_file=None).port == 8007  # type: ignore[call-arg]
+
+
+def test_fastapi_opentelemetry_follows_otel_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from patron.app import _telemetry
+
+    assert _telemetry(Settings(_env_file=None)) == {  # type: ignore[call-arg]
+        "tracing": False,
+        "metrics": False,
+        "logs": False,
+    }
+    monkeypatch.setenv("OTEL_ENABLED", "true")
+    assert set(_telemetry(Settings(_env_file=None)).values()) == {True}  # type: ignore[call-arg]

@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
+from fastapi.telemetry import TelemetryConfig
 from sqlalchemy.exc import DBAPIError
 
 from patron import __version__
@@ -41,6 +42,13 @@ Patron is the one source of truth for a business's customers.
 Authenticate with `Authorization: Bearer <JWT>` or `X-API-Key`. Platform credentials
 choose a tenant with `X-Tenant-Id`. Errors are RFC 9457 problem details.
 """
+
+
+def _telemetry(settings: Settings) -> TelemetryConfig:
+    """FastAPI's native OpenTelemetry configuration: all of it on with ``OTEL_ENABLED``,
+    all off otherwise (then FastAPI skips its per-request provider lookups)."""
+    on = settings.otel_enabled
+    return {"tracing": on, "metrics": on, "logs": on}
 
 
 def create_app(
@@ -90,6 +98,7 @@ def create_app(
         docs_url="/docs",
         redoc_url="/redoc",
         openapi_url="/openapi.json",
+        telemetry=_telemetry(settings),
     )
     if context is not None:
         app.state.ctx = context

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     log_level: str = "INFO"
     log_service_url: str | None = None
+    # FastAPI's native OpenTelemetry spans, metrics and logs. Off by default: Patron's
+    # own observability is Prometheus (/metrics) and JSON logs with trace ids, and when on
+    # FastAPI looks up the global OpenTelemetry providers on every request.
+    otel_enabled: bool = False
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
     smtp_url: str | None = None

@@ -471,6 +471,34 @@ async def test_upsert_json_body_resolves_by_any_identity(
     assert by_phone.json()["customer"]["id"] == customer["id"]
 
 
+async def test_upsert_with_tags_links_them_through_the_tag_domain(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    # An upsert without tags runs in a driver transaction; with tags, in a session one.
+    created = await client.post(
+        f"{BASE}/upsert", json={"app_id": "7", "psid": "42", "tags": ["VIP"]}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    customer = created.json()["customer"]
+    assert customer["tags"] == ["VIP"]
+    renamed = await client.post(
+        f"{BASE}/upsert",
+        json={"app_id": "7", "psid": "42", "first_name": "Ada", "tags": ["vip", "Blog"]},
+        headers=admin,
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["customer"]["tags"] == ["VIP", "Blog"]  # catalog spelling kept
+    linked = await client.get(f"{BASE}/{customer['id']}/tags", headers=admin)
+    assert sorted(t["label"] for t in linked.json()["tags"]) == ["Blog", "VIP"]
+    types = [e["type"] for e in await outbox_rows(db, tenant)]
+    assert types == [
+        "customer.created",
+        "customer.tagged",
+        "customer.tagged",
+        "customer.updated",
+    ]
+
+
 async def test_upsert_needs_an_identity_and_rejects_unknown_query(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

@@ -1,4 +1,5 @@
-"""Prepared statements on the session's driver connection (patron.kit.sql).
+"""Prepared statements on the session's driver connection (patron.kit.sql), and the
+driver unit of work they can run in without a session (Database.driver_unit_of_work).
 
 They bypass SQLAlchemy's execution path, so these tests pin what that must not lose: the
 unit of work's transaction (SQLAlchemy's asyncpg adapter begins lazily) and the model's
@@ -17,6 +18,9 @@ from patron.db.engine import create_app_engine
 from patron.db.session import Database
 from patron.events import outbox
 from patron.events.types import EventType
+from patron.identities.repository import IdentityRepository
+from patron.identities.schemas import IdentityKey, IdentityKind
+from patron.kit.ids import new_id
 from patron.kit.sql import CompiledStatement
 from patron.tenancy import trusted_tenant
 from tests.conftest import make_settings
@@ -107,3 +111,58 @@ async def test_driver_reads_follow_the_tenant_on_a_reused_connection(
             )
     # row-level security shows each tenant only its own rows, on the one pooled connection
     assert seen == [(tenant, 1), (other_tenant, 0), (tenant, 1), (tenant, 1)]
+
+
+async def test_a_driver_unit_of_work_is_one_transaction_that_commits_or_rolls_back(
+    one_connection: Database, tenant: str, db: asyncpg.Pool
+) -> None:
+    scoped = trusted_tenant(tenant)
+    async with one_connection.driver_unit_of_work(scoped) as connection:
+        await outbox.record(connection, scoped, EventType.CUSTOMER_DELETED, None, {"n": 1})
+        first = await NOW.fetchrow(connection, {})
+        second = await NOW.fetchrow(connection, {})
+        assert first["tx"] == second["tx"]  # both statements inside one transaction
+
+    async def failing_use_case() -> None:
+        async with one_connection.driver_unit_of_work(scoped) as connection:
+            await outbox.record(connection, scoped, EventType.CUSTOMER_DELETED, None, {"n": 2})
+            raise RuntimeError("the use case fails after its write")
+
+    with pytest.raises(RuntimeError):
+        await failing_use_case()
+    rows = await db.fetch("SELECT data FROM outbox_events WHERE tenant_id = $1", tenant)
+    assert [dict(r["data"]) for r in rows] == [{"n": 1}]
+
+
+async def test_a_driver_unit_of_work_sets_the_tenant_again_after_a_rollback(
+    one_connection: Database, tenant: str, other_tenant: str, db: asyncpg.Pool
+) -> None:
+    await db.execute(
+        "INSERT INTO outbox_events (id, tenant_id, type, source, time, data) "
+        "VALUES (gen_random_uuid(), $1, 'x', 's', now(), '{}')",
+        tenant,
+    )
+    async with one_connection.driver_unit_of_work(trusted_tenant(other_tenant)):
+        pass  # the one pooled connection now remembers other_tenant
+
+    async def rolled_back() -> None:
+        async with one_connection.driver_unit_of_work(trusted_tenant(tenant)):
+            raise RuntimeError("rolls back the set_config of this tenant")
+
+    with pytest.raises(RuntimeError):
+        await rolled_back()
+    async with one_connection.driver_unit_of_work(trusted_tenant(tenant)) as connection:
+        setting = await connection.fetchval("SELECT current_setting('app.tenant_id')")
+        visible = await connection.fetchval("SELECT count(*) FROM outbox_events")
+    assert (setting, visible) == (tenant, 1)
+
+
+async def test_a_repository_on_a_driver_connection_refuses_orm_work(
+    one_connection: Database, tenant: str
+) -> None:
+    scoped = trusted_tenant(tenant)
+    async with one_connection.driver_unit_of_work(scoped) as connection:
+        repo = IdentityRepository(connection, scoped)
+        assert await repo.holders({IdentityKey(IdentityKind.EMAIL, "", "a@example.com")}) == {}
+        with pytest.raises(RuntimeError, match="needs a session unit of work"):
+            await repo.of_customer(new_id())

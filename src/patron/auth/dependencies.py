@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,6 +19,7 @@ from patron.auth.principal import Principal, Role
 from patron.context import AppContext
 from patron.errors import Forbidden, NotFound, Unauthorized
 from patron.idempotency.service import begin_idempotent_request
+from patron.kit.sql import Executor
 from patron.tenancy import TenantId, resolve_tenant
 
 # GET and HEAD never write: they run without BEGIN/COMMIT (see Database.read_only).
@@ -30,6 +32,8 @@ class RequestContext:
 
     A route whose ``Scope`` has ``reads="driver"`` gets ``connection`` (a pooled asyncpg
     connection, see :meth:`Database.driver_reads`) on GET and HEAD instead of ``session``.
+    A route whose ``Scope`` has ``unit="endpoint"`` gets neither: it opens its unit of
+    work itself with :meth:`unit_of_work`, once it knows which kind it needs.
     """
 
     principal: Principal
@@ -51,6 +55,33 @@ class RequestContext:
         if self.connection is None:
             raise RuntimeError("this request has a session, not a driver connection")
         return self.connection
+
+    @asynccontextmanager
+    async def unit_of_work(self, *, driver: bool) -> AsyncIterator[None]:
+        """Open this request's unit of work (``Scope(unit="endpoint")`` routes): a driver
+        transaction (:meth:`Database.driver_unit_of_work`; :attr:`driver` is set) when
+        ``driver``, else a session one (:attr:`session` is set). Commits when the block
+        exits normally, rolls back when it raises."""
+        if self.unit_session is not None or self.connection is not None:
+            raise RuntimeError("this request already has a unit of work")
+        try:
+            if driver:
+                async with self.app.db.driver_unit_of_work(self.tenant) as connection:
+                    self.connection = connection
+                    yield
+            else:
+                async with self.app.db.unit_of_work(self.tenant) as session:
+                    self.unit_session = session
+                    yield
+        finally:
+            self.unit_session = self.connection = None
+
+    @property
+    def executor(self) -> Executor:
+        """The unit of work's session, or its driver connection when it has no session."""
+        if self.unit_session is not None:
+            return self.unit_session
+        return self.driver
 
     def check_tenant_claim(self, where: str, value: str | None) -> None:
         """A ``tenant_id`` given in a body or query must be the request's tenant (else 403)."""
@@ -99,12 +130,16 @@ class Scope:
         *roles: Role,
         customer_self: bool = False,
         reads: Literal["session", "driver"] = "session",
+        unit: Literal["scope", "endpoint"] = "scope",
     ) -> None:
         self.roles = frozenset(roles)
         self.customer_self = customer_self
         # "driver": GET/HEAD get a bare pooled connection (the hottest single-statement
         # reads); other methods always get a unit of work.
         self.reads = reads
+        # "endpoint": non-GET requests open their unit of work in the route itself
+        # (RequestContext.unit_of_work), which picks a driver or a session transaction.
+        self.unit = unit
 
     async def __call__(self, request: Request) -> AsyncIterator[RequestContext]:
         principal = await authenticate(request)
@@ -129,6 +164,9 @@ class Scope:
                 return
             async with ctx.db.read_only(tenant) as session:
                 yield RequestContext(principal, tenant, ctx, unit_session=session)
+            return
+        if self.unit == "endpoint":
+            yield RequestContext(principal, tenant, ctx)
             return
         async with ctx.db.unit_of_work(tenant) as session:
             yield RequestContext(principal, tenant, ctx, unit_session=session)

@@ -187,7 +187,9 @@ def _upsert_query_parameters() -> list[dict[str, Any]]:
 )
 async def upsert_customer(
     request: Request,
-    ctx: Annotated[RequestContext, Depends(Scope(ADMIN, SERVICE), scope="function")],
+    ctx: Annotated[
+        RequestContext, Depends(Scope(ADMIN, SERVICE, unit="endpoint"), scope="function")
+    ],
     body: CustomerUpsert | None = None,
 ) -> Response:
     fields: dict[str, Any] = {
@@ -209,7 +211,10 @@ async def upsert_customer(
             err["loc"] = ["body", *err["loc"]]
         raise InvalidInput(errors[0]["msg"] if errors else "invalid input", errors=errors) from exc
     ctx.check_tenant_claim("body tenant_id", merged.tenant_id)
-    created, customer = await service(ctx).upsert(merged)
+    # The hot path (a messaging webhook's upsert) is prepared statements only: a driver
+    # transaction, no ORM session. ``tags`` go through the tag domain, which needs one.
+    async with ctx.unit_of_work(driver="tags" not in merged.model_fields_set):
+        created, customer = await service(ctx).upsert(merged)
     payload = UpsertResult(created=created, customer=customer).model_dump(mode="json")
     headers = {"ETag": etag_for(customer.version)}
     if created:

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from patron.auth.dependencies import RequestContext
 from patron.auth.principal import Principal
@@ -36,6 +35,8 @@ from patron.identities.schemas import IdentityKey
 from patron.kit.crypto import Keyring
 from patron.kit.etag import check_if_match
 from patron.kit.ids import new_id
+from patron.kit.repository import require_session
+from patron.kit.sql import Executor
 from patron.kit.validation import ContactPointError, normalize_phone
 from patron.tags.service import TagService
 from patron.tenancy import TenantId
@@ -71,9 +72,14 @@ async def read_customer(
 
 @dataclass
 class CustomerService:
-    """Customer use cases for one tenant inside one unit of work."""
+    """Customer use cases for one tenant inside one unit of work.
 
-    session: AsyncSession
+    ``session`` is the unit's ``AsyncSession``, or the driver connection of a
+    ``Database.driver_unit_of_work``: :meth:`upsert` without ``tags`` runs on prepared
+    statements only and needs no session; tag work raises ``RuntimeError`` there.
+    """
+
+    session: Executor
     tenant: TenantId
     settings: Settings
     keyring: Keyring
@@ -83,7 +89,7 @@ class CustomerService:
     def from_context(cls, ctx: RequestContext) -> CustomerService:
         """The service for a request's tenant, transaction and principal."""
         return cls(
-            session=ctx.session,
+            session=ctx.executor,
             tenant=ctx.tenant,
             settings=ctx.app.settings,
             keyring=ctx.app.keyring,
@@ -93,8 +99,16 @@ class CustomerService:
     def __post_init__(self) -> None:
         self.repo = CustomerRepository(self.session, self.tenant)
         self.identity_repo = IdentityRepository(self.session, self.tenant)
-        # ``tags`` in create/update replaces the set through the tag domain (customer_tags).
-        self.tags = TagService(self.session, self.tenant, self.actor.id, self)
+        self._tags: TagService | None = None
+
+    @property
+    def tags(self) -> TagService:
+        """``tags`` in create/update replaces the set through the tag domain
+        (customer_tags); built on first use, on the unit's session."""
+        if self._tags is None:
+            session = require_session(self.session)
+            self._tags = TagService(session, self.tenant, self.actor.id, self)
+        return self._tags
 
     # -- reading -----------------------------------------------------------------------
 
@@ -159,7 +173,8 @@ class CustomerService:
 
     async def _insert(self, values: dict[str, Any], keys: set[IdentityKey]) -> CustomerRead:
         customer_id = new_id()
-        values = {**values, "tags": await self.tags.catalog_labels(values.get("tags") or [])}
+        if values.get("tags"):
+            values = {**values, "tags": await self.tags.catalog_labels(values["tags"])}
         created = customer_read(await self.repo.insert({**values, "id": customer_id}))
         await self.identity_repo.add(customer_id, keys)
         await outbox.record(

@@ -106,5 +106,31 @@ class Database:
         finally:
             pooled.close()  # back to the pool; nothing to roll back (no BEGIN was sent)
 
+    @asynccontextmanager
+    async def driver_unit_of_work(self, tenant: TenantId) -> AsyncIterator[asyncpg.Connection]:
+        """One transaction on a pooled asyncpg connection, scoped to ``tenant``: a unit of
+        work without an ``AsyncSession``, for writes made of prepared statements only (the
+        upsert; repositories built on the connection refuse ORM work, see
+        :class:`patron.kit.repository.TenantScopedRepository`).
+
+        Commits when the block exits normally, rolls back when it raises. A connection
+        still inside a transaction after that (a failed ``ROLLBACK``, a cancellation) is
+        invalidated instead of going back to the pool.
+        """
+        pooled = await self.engine.raw_connection()
+        try:
+            connection: asyncpg.Connection = pooled.driver_connection
+            try:
+                async with connection.transaction():
+                    await _remember_tenant(connection, pooled.info, tenant)
+                    yield connection
+            except BaseException:
+                pooled.info.pop(_TENANT_KEY, None)  # the rollback undid the setting
+                if connection.is_in_transaction() or connection.is_closed():
+                    pooled.invalidate()
+                raise
+        finally:
+            pooled.close()
+
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from patron.events.types import EventType
 from patron.kit.ids import new_id
 from patron.kit.jsonutil import dumps
-from patron.kit.sql import CompiledStatement
+from patron.kit.sql import CompiledStatement, Executor
 from patron.models import OutboxEvent
 from patron.ops.tracing import current_trace_id
 from patron.tenancy import TenantId
@@ -43,22 +43,23 @@ _INSERT = CompiledStatement(
 
 
 async def record(
-    session: AsyncSession,
+    executor: Executor,
     tenant: TenantId,
     type_: EventType,
     subject: str | None,
     data: dict[str, Any],
 ) -> None:
-    """Add one event to the outbox in ``session``'s transaction (one prepared ``INSERT``).
+    """Add one event to the outbox in the unit of work's transaction (one prepared
+    ``INSERT``); ``executor`` is its session or its driver connection.
 
     ``data`` is serialised with :func:`patron.kit.jsonutil.dumps` (UUID, datetime and
-    Decimal become strings). Pending ORM changes are flushed first so the event follows
-    them in the same transaction.
+    Decimal become strings). A session's pending ORM changes are flushed first so the
+    event follows them in the same transaction.
     """
-    if session.new or session.dirty or session.deleted:
-        await session.flush()
+    if isinstance(executor, AsyncSession) and (executor.new or executor.dirty or executor.deleted):
+        await executor.flush()
     await _INSERT.execute(
-        session,
+        executor,
         {
             "p_id": new_id(),
             "p_tenant_id": tenant,

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from patron.identities.schemas import IdentityKey, IdentityKind
 from patron.kit.ids import new_id
-from patron.kit.repository import PreparedQuery, TenantScopedRepository
+from patron.kit.repository import PreparedQuery, TenantScopedRepository, tenant_filter
 from patron.kit.sql import CompiledStatement
 from patron.models import CustomerIdentity
 
@@ -60,6 +60,43 @@ _ADD = PreparedQuery(
     )
 )
 
+# Identity keys as three parallel arrays, for the statements below.
+_KEYS = (
+    func.unnest(
+        bindparam("kinds", type_=ARRAY(Text)),
+        bindparam("namespaces", type_=ARRAY(Text)),
+        bindparam("values", type_=ARRAY(Text)),
+    )
+    .table_valued("kind", "namespace", "value")
+    .render_derived()
+)
+_I = CustomerIdentity
+_KEY_MATCH = tuple_(_I.kind, _I.namespace, _I.value).in_(
+    select(_KEYS.c.kind, _KEYS.c.namespace, _KEYS.c.value)
+)
+_HOLDERS = PreparedQuery(
+    select(_I.kind, _I.namespace, _I.value, _I.customer_id).where(
+        tenant_filter(_I), _I.released_at.is_(None), _KEY_MATCH
+    )
+)
+_REMOVE = PreparedQuery(
+    delete(_I).where(
+        tenant_filter(_I),
+        _I.customer_id == bindparam("customer_id", type_=Uuid),
+        _I.released_at.is_(None),
+        _KEY_MATCH,
+    )
+)
+
+
+def _key_arrays(keys: Iterable[IdentityKey]) -> dict[str, list[str]]:
+    wanted = list(keys)
+    return {
+        "kinds": [str(k.kind) for k in wanted],
+        "namespaces": [k.namespace for k in wanted],
+        "values": [k.value for k in wanted],
+    }
+
 
 class IdentityRepository(TenantScopedRepository[CustomerIdentity]):
     model = CustomerIdentity
@@ -69,21 +106,17 @@ class IdentityRepository(TenantScopedRepository[CustomerIdentity]):
         concurrent upserts of the same identity serialise instead of both creating."""
         names = sorted({f"{self.tenant}\x1f{k.kind}\x1f{k.namespace}\x1f{k.value}" for k in keys})
         if names:
-            await _LOCK.execute(self.session, {"keys": names})
+            await _LOCK.execute(self.executor, {"keys": names})
 
     async def holders(self, keys: Iterable[IdentityKey]) -> dict[IdentityKey, uuid.UUID]:
-        """Live holder of each key that has one."""
-        wanted = list(set(keys))
+        """Live holder of each key that has one (one prepared statement)."""
+        wanted = set(keys)
         if not wanted:
             return {}
-        m = CustomerIdentity
-        stmt = self.select(m.kind, m.namespace, m.value, m.customer_id).where(
-            m.released_at.is_(None),
-            tuple_(m.kind, m.namespace, m.value).in_([tuple(k) for k in wanted]),
-        )
-        rows = (await self.session.execute(stmt)).all()
+        rows = await self.fetch(_HOLDERS, **_key_arrays(wanted))
         return {
-            IdentityKey(IdentityKind(r.kind), r.namespace, r.value): r.customer_id for r in rows
+            IdentityKey(IdentityKind(r["kind"]), r["namespace"], r["value"]): r["customer_id"]
+            for r in rows
         }
 
     async def of_customer(self, customer_id: uuid.UUID) -> set[IdentityKey]:
@@ -109,20 +142,11 @@ class IdentityRepository(TenantScopedRepository[CustomerIdentity]):
             )
 
     async def remove(self, customer_id: uuid.UUID, keys: Iterable[IdentityKey]) -> None:
-        """Delete identities a customer no longer has (a changed email, say)."""
-        wanted = [tuple(k) for k in keys]
-        if not wanted:
-            return
-        m = CustomerIdentity
-        await self.session.execute(
-            self.scoped(
-                delete(m).where(
-                    m.customer_id == customer_id,
-                    m.released_at.is_(None),
-                    tuple_(m.kind, m.namespace, m.value).in_(wanted),
-                )
-            )
-        )
+        """Delete identities a customer no longer has (a changed email, say; one prepared
+        statement)."""
+        wanted = set(keys)
+        if wanted:
+            await self.execute(_REMOVE, customer_id=customer_id, **_key_arrays(wanted))
 
     async def release_all(self, customer_id: uuid.UUID) -> None:
         """Release every live identity of a deleted or merged-away customer."""

@@ -7,7 +7,7 @@ Row-level security in PostgreSQL is the second wall behind it.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, select
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 
 from patron.db.base import Base
-from patron.kit.sql import CompiledStatement
+from patron.kit.sql import CompiledStatement, Executor
 from patron.tenancy import TenantId
 
 ModelT = TypeVar("ModelT", bound=Base)
@@ -28,6 +28,14 @@ def tenant_filter(model: Any) -> ColumnElement[bool]:
     """``model.tenant_id = :tenant`` for a :class:`PreparedQuery` built at import time."""
     clause: ColumnElement[bool] = model.tenant_id == TENANT_PARAM
     return clause
+
+
+def require_session(executor: Executor) -> AsyncSession:
+    """``executor`` as an ORM session. Raises ``RuntimeError`` for a driver connection: the
+    work asked for needs a session unit of work (a programming error, not bad input)."""
+    if isinstance(executor, asyncpg.Connection):
+        raise RuntimeError("this needs a session unit of work; this one is a driver transaction")
+    return cast(AsyncSession, executor)
 
 
 class PreparedQuery(CompiledStatement):
@@ -47,13 +55,23 @@ class PreparedQuery(CompiledStatement):
 
 
 class TenantScopedRepository(Generic[ModelT]):
-    """Base of repositories for tenant tables. Subclasses set ``model``."""
+    """Base of repositories for tenant tables. Subclasses set ``model``.
+
+    Built on a unit of work's session, or on the driver connection of a
+    ``Database.driver_unit_of_work``: then only prepared queries (:meth:`fetchrow`,
+    :meth:`fetch`, :meth:`execute`) run, and :attr:`session` raises.
+    """
 
     model: type[ModelT]
 
-    def __init__(self, session: AsyncSession, tenant: TenantId) -> None:
-        self.session = session
+    def __init__(self, executor: Executor, tenant: TenantId) -> None:
+        self.executor = executor
         self.tenant = tenant
+
+    @property
+    def session(self) -> AsyncSession:
+        """The ORM session. Raises ``RuntimeError`` in a driver unit of work."""
+        return require_session(self.executor)
 
     def select(self, *entities: Any) -> Select[Any]:
         """``SELECT`` of ``entities`` (default: the model) filtered to this tenant."""
@@ -71,15 +89,15 @@ class TenantScopedRepository(Generic[ModelT]):
 
     async def fetchrow(self, query: PreparedQuery, **params: Any) -> Any:
         """First row of a prepared query for this tenant (an ``asyncpg.Record``) or None."""
-        return await query.fetchrow(self.session, {**params, "tenant": self.tenant})
+        return await query.fetchrow(self.executor, {**params, "tenant": self.tenant})
 
     async def fetch(self, query: PreparedQuery, **params: Any) -> list[Any]:
         """All rows of a prepared query for this tenant (``asyncpg.Record``)."""
-        return await query.fetch(self.session, {**params, "tenant": self.tenant})
+        return await query.fetch(self.executor, {**params, "tenant": self.tenant})
 
     async def execute(self, query: PreparedQuery, **params: Any) -> None:
         """Run a prepared statement for this tenant."""
-        await query.execute(self.session, {**params, "tenant": self.tenant})
+        await query.execute(self.executor, {**params, "tenant": self.tenant})
 
     def add(self, obj: ModelT) -> ModelT:
         """Stage a new row, stamped with this tenant."""

@@ -1,4 +1,4 @@
-"""Statements compiled once and run on the session's own asyncpg connection.
+"""Statements compiled once and run on the unit of work's own asyncpg connection.
 
 SQLAlchemy builds, cache-keys and post-processes every statement on every execution; on
 the hottest paths (GET by id, upsert, the outbox insert) that machinery cost several
@@ -7,6 +7,9 @@ statement compiled once for the asyncpg dialect, with SQLAlchemy's own bind proc
 for its parameters, executed on the driver connection under the session — so it runs in
 the same transaction (or read-only session) as everything else, with asyncpg's prepared
 statement cache. Rows come back as ``asyncpg.Record`` (a read-only mapping).
+
+They run on an :data:`Executor`: a session (through its driver connection) or a driver
+connection itself, inside a ``Database.driver_unit_of_work`` transaction.
 
 Statements whose column set varies (an insert of the fields a caller sent) are compiled
 once per column set and kept in a small LRU (:class:`StatementCache`).
@@ -17,7 +20,7 @@ from __future__ import annotations
 import functools
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeAlias, TypeVar, cast
 
 import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
@@ -30,6 +33,8 @@ DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _DRIVER_KEY = "patron.driver_connection"
 
 Processor = Callable[[Any], Any]
+# What prepared statements run on: a unit of work's session or its bare driver connection.
+Executor: TypeAlias = AsyncSession | asyncpg.Connection
 
 
 def _constant(value: Any) -> Any:
@@ -85,17 +90,17 @@ class CompiledStatement:
             out.append(process(value) if process is not None else value)
         return out
 
-    async def fetchrow(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
+    async def fetchrow(self, executor: Executor, params: Mapping[str, Any]) -> Any:
         """The first row (an ``asyncpg.Record``) or None."""
-        return await (await driver_connection(session)).fetchrow(self.sql, *self.args(params))
+        return await (await driver_connection(executor)).fetchrow(self.sql, *self.args(params))
 
-    async def fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+    async def fetch(self, executor: Executor, params: Mapping[str, Any]) -> list[Any]:
         """All rows (``asyncpg.Record``)."""
-        return list(await (await driver_connection(session)).fetch(self.sql, *self.args(params)))
+        return list(await (await driver_connection(executor)).fetch(self.sql, *self.args(params)))
 
-    async def execute(self, session: AsyncSession, params: Mapping[str, Any]) -> None:
+    async def execute(self, executor: Executor, params: Mapping[str, Any]) -> None:
         """Run it for its effect."""
-        await (await driver_connection(session)).execute(self.sql, *self.args(params))
+        await (await driver_connection(executor)).execute(self.sql, *self.args(params))
 
 
 StatementT = TypeVar("StatementT", bound=CompiledStatement)
@@ -131,8 +136,9 @@ class StatementCache(Generic[StatementT]):
         return found
 
 
-async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under ``session``, inside the session's transaction.
+async def driver_connection(executor: Executor) -> asyncpg.Connection:
+    """The asyncpg connection of ``executor``: itself, or the one under a session, inside
+    the session's transaction.
 
     SQLAlchemy's asyncpg adapter sends ``BEGIN`` lazily, with the first statement *it*
     executes; a statement sent straight to the driver would run before it, in autocommit.
@@ -142,6 +148,9 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     Looked up once per session and remembered in ``session.info``; sessions live for one
     unit of work, so the connection cannot change under it.
     """
+    if isinstance(executor, asyncpg.Connection):
+        return executor
+    session = executor
     connection: asyncpg.Connection | None = session.info.get(_DRIVER_KEY)
     if connection is None:
         sa_connection = await session.connection()
