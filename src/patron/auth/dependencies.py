@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
 
 import asyncpg
 from fastapi import Request
@@ -30,10 +29,9 @@ _READ_METHODS = frozenset({"GET", "HEAD"})
 class RequestContext:
     """What a route handler works with: who, for which tenant, in which transaction.
 
-    A route whose ``Scope`` has ``reads="driver"`` gets ``connection`` (a pooled asyncpg
-    connection, see :meth:`Database.driver_reads`) on GET and HEAD instead of ``session``.
-    A route whose ``Scope`` has ``unit="endpoint"`` gets neither: it opens its unit of
-    work itself with :meth:`unit_of_work`, once it knows which kind it needs.
+    A :class:`Scope` route gets ``session``; an :class:`EndpointScope` route gets neither
+    ``session`` nor ``connection`` until it opens its unit of work itself
+    (:meth:`unit_of_work`, :meth:`driver_reads`), once it knows which kind it needs.
     """
 
     principal: Principal
@@ -51,7 +49,7 @@ class RequestContext:
 
     @property
     def driver(self) -> asyncpg.Connection:
-        """The driver connection of a ``reads="driver"`` GET. Raises ``RuntimeError`` else."""
+        """The driver connection of a driver unit or read. Raises ``RuntimeError`` else."""
         if self.connection is None:
             raise RuntimeError("this request has a session, not a driver connection")
         return self.connection
@@ -75,6 +73,19 @@ class RequestContext:
                     yield
         finally:
             self.unit_session = self.connection = None
+
+    @asynccontextmanager
+    async def driver_reads(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled driver connection for single-statement reads of this request's tenant
+        (:meth:`Database.driver_reads`; :attr:`driver` is set meanwhile)."""
+        if self.unit_session is not None or self.connection is not None:
+            raise RuntimeError("this request already has a unit of work")
+        try:
+            async with self.app.db.driver_reads(self.tenant) as connection:
+                self.connection = connection
+                yield connection
+        finally:
+            self.connection = None
 
     @property
     def executor(self) -> Executor:
@@ -118,30 +129,24 @@ async def authenticate(request: Request) -> Principal:
 
 
 class Scope:
-    """Dependency for a tenant route.
+    """Dependency for a tenant route: the caller, the tenant and a unit of work.
 
     ``roles`` may call it; with ``customer_self`` the customer role may too, but only for
     the customer named by the ``customer_id`` path parameter (any other id is 404, so the
-    existence of other customers is not revealed).
+    existence of other customers is not revealed). GET and HEAD get a read-only session
+    (``Database.read_only``), other methods a transaction that commits after the route.
     """
 
-    def __init__(
-        self,
-        *roles: Role,
-        customer_self: bool = False,
-        reads: Literal["session", "driver"] = "session",
-        unit: Literal["scope", "endpoint"] = "scope",
-    ) -> None:
+    def __init__(self, *roles: Role, customer_self: bool = False) -> None:
         self.roles = frozenset(roles)
         self.customer_self = customer_self
-        # "driver": GET/HEAD get a bare pooled connection (the hottest single-statement
-        # reads); other methods always get a unit of work.
-        self.reads = reads
-        # "endpoint": non-GET requests open their unit of work in the route itself
-        # (RequestContext.unit_of_work), which picks a driver or a session transaction.
-        self.unit = unit
 
-    async def __call__(self, request: Request) -> AsyncIterator[RequestContext]:
+    async def context(self, request: Request) -> RequestContext:
+        """Authenticate, authorise, resolve the tenant and start idempotency (POST with
+        ``Idempotency-Key``): a :class:`RequestContext` with no unit of work yet.
+
+        Raises :class:`Unauthorized`, :class:`Forbidden` or :class:`NotFound`.
+        """
         principal = await authenticate(request)
         tenant = resolve_tenant(
             principal,
@@ -157,19 +162,31 @@ class Scope:
         request.state.tenant = tenant
         if request.method == "POST" and "idempotency-key" in request.headers:
             await begin_idempotent_request(ctx.db, request, principal, tenant)
+        return RequestContext(principal, tenant, ctx)
+
+    async def __call__(self, request: Request) -> AsyncIterator[RequestContext]:
+        ctx = await self.context(request)
         if request.method in _READ_METHODS:
-            if self.reads == "driver":
-                async with ctx.db.driver_reads(tenant) as connection:
-                    yield RequestContext(principal, tenant, ctx, connection=connection)
-                return
-            async with ctx.db.read_only(tenant) as session:
-                yield RequestContext(principal, tenant, ctx, unit_session=session)
+            async with ctx.app.db.read_only(ctx.tenant) as session:
+                ctx.unit_session = session
+                yield ctx
             return
-        if self.unit == "endpoint":
-            yield RequestContext(principal, tenant, ctx)
-            return
-        async with ctx.db.unit_of_work(tenant) as session:
-            yield RequestContext(principal, tenant, ctx, unit_session=session)
+        async with ctx.app.db.unit_of_work(ctx.tenant) as session:
+            ctx.unit_session = session
+            yield ctx
+
+
+class EndpointScope(Scope):
+    """A :class:`Scope` that opens no unit of work: the route opens the one it needs with
+    :meth:`RequestContext.unit_of_work` or :meth:`RequestContext.driver_reads`.
+
+    For the hottest routes (GET by id, upsert): a plain dependency, so FastAPI skips the
+    machinery of a ``yield`` dependency, and the route can choose a driver unit (no
+    ``AsyncSession``) when prepared statements are all it runs.
+    """
+
+    async def __call__(self, request: Request) -> RequestContext:  # type: ignore[override]
+        return await self.context(request)
 
 
 def _path_customer(request: Request) -> uuid.UUID | None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import ValidationError
 
-from patron.auth.dependencies import RequestContext, Scope
+from patron.auth.dependencies import EndpointScope, RequestContext, Scope
 from patron.auth.principal import Role
 from patron.customers import listing
 from patron.customers.merge import merge_customers
@@ -187,9 +187,7 @@ def _upsert_query_parameters() -> list[dict[str, Any]]:
 )
 async def upsert_customer(
     request: Request,
-    ctx: Annotated[
-        RequestContext, Depends(Scope(ADMIN, SERVICE, unit="endpoint"), scope="function")
-    ],
+    ctx: Annotated[RequestContext, Depends(EndpointScope(ADMIN, SERVICE))],
     body: CustomerUpsert | None = None,
 ) -> Response:
     fields: dict[str, Any] = {
@@ -241,13 +239,12 @@ async def get_customer(
     customer_id: uuid.UUID,
     ctx: Annotated[
         RequestContext,
-        Depends(
-            Scope(ADMIN, MANAGER, AGENT, SERVICE, customer_self=True, reads="driver"),
-            scope="function",
-        ),
+        Depends(EndpointScope(ADMIN, MANAGER, AGENT, SERVICE, customer_self=True)),
     ],
 ) -> Response:
-    return customer_response(await read_customer(ctx.driver, ctx.tenant, customer_id))
+    async with ctx.driver_reads() as connection:
+        customer = await read_customer(connection, ctx.tenant, customer_id)
+    return customer_response(customer)
 
 
 @router.put("/{customer_id}", response_model=CustomerRead, summary="Update a customer")

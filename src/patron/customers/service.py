@@ -62,7 +62,7 @@ NOT_NULLABLE = ("status", "customer_type", "marketing_opt_in")
 async def read_customer(
     connection: asyncpg.Connection, tenant: TenantId, customer_id: uuid.UUID
 ) -> CustomerRead:
-    """GET by id on a driver connection (``Scope(reads="driver")``): one prepared
+    """GET by id on a driver connection (``RequestContext.driver_reads``): one prepared
     statement. Raises :class:`NotFound` (also for another tenant's id)."""
     row = await CustomerReader(connection, tenant).get(customer_id)
     if row is None:
