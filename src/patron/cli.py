@@ -22,7 +22,7 @@ from patron.logging import configure_logging
 from patron.orders import rebuild as stats_rebuild
 from patron.orders.stats import Drift
 from patron.relay import store as relay_store
-from patron.runtime import run_services
+from patron.runtime import loop, run_services
 from patron.runtime.groups import relay_services, worker_services
 
 app = typer.Typer(help="Patron: the customer service.", no_args_is_help=True)
@@ -150,7 +150,7 @@ def relay() -> None:
     """
     settings = get_settings()
     configure_logging(settings.log_level)
-    asyncio.run(_run_relay(settings, resolve_database_url(settings)))
+    loop.run(_run_relay(settings, resolve_database_url(settings)))
 
 
 async def _resend(
@@ -208,7 +208,7 @@ def worker() -> None:
     (docs/events-in.md). Several may run at once."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    asyncio.run(_run_worker(settings, resolve_database_url(settings)))
+    loop.run(_run_worker(settings, resolve_database_url(settings)))
 
 
 async def _rebuild_stats(

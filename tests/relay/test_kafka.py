@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 from aiokafka.errors import (  # type: ignore[import-untyped]
@@ -23,10 +24,10 @@ from aiokafka.errors import (  # type: ignore[import-untyped]
 from patron.config import Settings
 from patron.db.engine import create_system_engine
 from patron.kit.jsonutil import loads
-from patron.models import OutboxEvent
 from patron.relay.kafka import KafkaTransport, parse_topics, topic_for
 from patron.relay.rabbitmq import RabbitMQTransport
 from patron.relay.service import OutboxRelay
+from patron.relay.store import PendingEvent
 from patron.relay.transport import BrokerUnavailable
 from tests.conftest import create_customer, outbox_rows
 from tests.relay.conftest import FAST, Consumer, running, wait_until
@@ -74,16 +75,18 @@ class FakeProducer:
         return future
 
 
-def _event(type_: str, subject: str | None = "c-1", trace: str | None = "tr-1") -> OutboxEvent:
-    return OutboxEvent(
+def _event(type_: str, subject: str | None = "c-1", trace: str | None = "tr-1") -> PendingEvent:
+    return PendingEvent(
         id=uuid.uuid4(),
         tenant_id="t-1",
         type=type_,
         source="/patron/customers",
         subject=subject,
         time=datetime(2026, 11, 22, 5, 0, tzinfo=UTC),
-        data={"customer_id": subject},
+        data=orjson.Fragment(orjson.dumps({"customer_id": subject})),
         trace_id=trace,
+        attempts=0,
+        next_attempt_at=None,
     )
 
 

@@ -8,8 +8,9 @@ after commit.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import DateTime, String, Text, Uuid, bindparam, insert
 from sqlalchemy.dialects.postgresql import JSONB
@@ -73,8 +74,30 @@ async def record(
     )
 
 
-def to_cloudevent(row: OutboxEvent) -> dict[str, Any]:
-    """The CloudEvents 1.0 JSON envelope of an outbox row."""
+class EventRow(Protocol):
+    """What :func:`to_cloudevent` reads: an ``OutboxEvent`` or the relay's ``PendingEvent``."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def time(self) -> datetime: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def data(self) -> Any: ...
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def trace_id(self) -> str | None: ...
+
+
+def to_cloudevent(row: EventRow) -> dict[str, Any]:
+    """The CloudEvents 1.0 JSON envelope of an outbox row (``data`` as stored: a dict, or
+    an ``orjson.Fragment`` of the stored JSON)."""
     event: dict[str, Any] = {
         "specversion": SPEC_VERSION,
         "id": str(row.id),

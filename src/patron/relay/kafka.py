@@ -28,7 +28,7 @@ from aiokafka.errors import (  # type: ignore[import-untyped]
     KafkaTimeoutError,
 )
 
-from patron.models import OutboxEvent
+from patron.relay.store import PendingEvent
 from patron.relay.transport import CLOUDEVENTS_JSON, BatchResult, BrokerUnavailable, encode
 
 
@@ -123,7 +123,7 @@ class KafkaTransport:
             raise BrokerUnavailable(f"Kafka: {type(exc).__name__}: {exc}") from exc
         self._producer = producer
 
-    async def publish(self, events: list[OutboxEvent]) -> BatchResult:
+    async def publish(self, events: list[PendingEvent]) -> BatchResult:
         """Send ``events`` in order and wait for every acknowledgement.
 
         Returns confirmed ids (including events of types not routed to Kafka) and records
@@ -134,7 +134,7 @@ class KafkaTransport:
         if producer is None:
             raise BrokerUnavailable("Kafka: not connected")
         result = BatchResult()
-        sent: list[tuple[OutboxEvent, asyncio.Future[Any]]] = []
+        sent: list[tuple[PendingEvent, asyncio.Future[Any]]] = []
         try:
             async with asyncio.timeout(self.confirm_timeout):
                 for event in events:

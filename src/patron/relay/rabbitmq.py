@@ -24,7 +24,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
-from patron.models import OutboxEvent
+from patron.relay.store import PendingEvent
 from patron.relay.transport import CLOUDEVENTS_JSON, BatchResult, BrokerUnavailable, encode
 
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -35,7 +35,7 @@ def routing_key(event_type: str) -> str:
     return f"v1.{event_type}"
 
 
-def properties(event: OutboxEvent) -> aiormq.spec.Basic.Properties:
+def properties(event: PendingEvent) -> aiormq.spec.Basic.Properties:
     """The AMQP properties of an outbox event's message (see the module docstring)."""
     headers: dict[str, aio_pika.abc.FieldValue] = {}
     if event.trace_id is not None:
@@ -89,7 +89,7 @@ class RabbitMQTransport:
             await self.close()
             raise BrokerUnavailable(f"RabbitMQ: {type(exc).__name__}: {exc}") from exc
 
-    async def publish(self, events: list[OutboxEvent]) -> BatchResult:
+    async def publish(self, events: list[PendingEvent]) -> BatchResult:
         """Publish ``events`` in order; returns confirmed and nacked ids.
 
         Raises :class:`BrokerUnavailable` when not connected, when the connection fails

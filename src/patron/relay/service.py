@@ -33,7 +33,6 @@ from patron.config import Settings
 from patron.context import AppContext
 from patron.db.engine import create_sessionmaker, create_system_engine
 from patron.kit.backoff import capped_exponential
-from patron.models import OutboxEvent
 from patron.ops.metrics import (
     RELAY_DEAD_LETTERED,
     RELAY_PUBLISHED,
@@ -43,6 +42,7 @@ from patron.ops.metrics import (
 from patron.relay import store
 from patron.relay.kafka import KafkaTransport, parse_topics
 from patron.relay.rabbitmq import RabbitMQTransport
+from patron.relay.store import PendingEvent
 from patron.relay.transport import BrokerUnavailable, Transport
 from patron.runtime.supervisor import BackgroundService, wait_or_stop
 
@@ -191,13 +191,13 @@ class OutboxRelay:
         return StepResult(len(events), len(result.confirmed), len(result.rejected))
 
 
-def _publishable(events: Sequence[OutboxEvent], now: datetime) -> list[OutboxEvent]:
+def _publishable(events: Sequence[PendingEvent], now: datetime) -> list[PendingEvent]:
     """The part of ``events`` (in seq order) that may go out now, so that no event
     overtakes an earlier one of its customer: an event backing off holds back itself and
     the customer's later events; an event being retried goes alone, without the
     customer's later events, which follow once it is confirmed (or dead-lettered)."""
     held: set[str] = set()
-    out: list[OutboxEvent] = []
+    out: list[PendingEvent] = []
     for event in events:
         key = event.subject or str(event.id)
         if key in held:

@@ -15,9 +15,11 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Integer,
@@ -27,26 +29,69 @@ from sqlalchemy import (
     bindparam,
     func,
     literal,
+    literal_column,
     not_,
+    null,
     or_,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import (
+    cast as sa_cast,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import Text
 
+from patron.kit.sql import CompiledStatement
 from patron.models import OutboxEvent
 
 E = OutboxEvent
 
-_LOCK_PARTITIONS = text(
-    "SELECT coalesce(array_agg(p ORDER BY p), '{}') "
-    "FROM generate_series(0, :partitions - 1) AS p "
-    "WHERE pg_try_advisory_xact_lock(:key, p)"
-).columns()
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """An outbox row as the relay reads it. ``data`` is the stored JSON document, not
+    parsed: an ``orjson.Fragment`` that serialises as itself (the relay only forwards it)."""
+
+    id: uuid.UUID
+    tenant_id: str
+    type: str
+    source: str
+    subject: str | None
+    time: datetime
+    data: orjson.Fragment
+    trace_id: str | None
+    attempts: int
+    next_attempt_at: datetime | None
+
+    @classmethod
+    def from_record(cls, row: Any) -> PendingEvent:
+        """From a claim row (an ``asyncpg.Record`` with ``data`` as text)."""
+        return cls(
+            id=row["id"],
+            tenant_id=row["tenant_id"],
+            type=row["type"],
+            source=row["source"],
+            subject=row["subject"],
+            time=row["time"],
+            data=orjson.Fragment(row["data"]),
+            trace_id=row["trace_id"],
+            attempts=row["attempts"],
+            next_attempt_at=row["next_attempt_at"],
+        )
+
+
+# Every round runs these; compiled once (patron.kit.sql).
+_LOCK_PARTITIONS = CompiledStatement(
+    text(
+        "SELECT coalesce(array_agg(p ORDER BY p), '{}') AS locked "
+        "FROM generate_series(0, :partitions - 1) AS p "
+        "WHERE pg_try_advisory_xact_lock(:key, p)"
+    ).bindparams(bindparam("partitions", type_=Integer), bindparam("key", type_=Integer))
+)
 
 
 def lock_key(transport: str) -> int:
@@ -54,29 +99,73 @@ def lock_key(transport: str) -> int:
     return zlib.crc32(f"patron.relay.{transport}".encode()) & 0x7FFFFFFF
 
 
-def partition_of(partitions: int) -> ColumnElement[Any]:
+def partition_of(partitions: Any) -> ColumnElement[Any]:
     """SQL: the partition (0..partitions-1) of an event, by its subject (customer id)."""
     key = func.coalesce(E.subject, func.cast(E.id, Text))
-    return func.mod(func.cast(func.hashtext(key), BigInteger) + 2147483648, partitions)
+    shifted = func.cast(func.hashtext(key), BigInteger) + literal_column("2147483648", BigInteger)
+    return func.mod(shifted, partitions)
 
 
 async def lock_partitions(session: AsyncSession, transport: str, partitions: int) -> list[int]:
     """Take every partition of ``transport`` no other relay holds, until the transaction
     ends; returns their numbers."""
-    result = await session.execute(
-        _LOCK_PARTITIONS, {"partitions": partitions, "key": lock_key(transport)}
+    row = await _LOCK_PARTITIONS.fetchrow(
+        session, {"partitions": partitions, "key": lock_key(transport)}
     )
-    locked: list[int] = list(result.scalar_one())
-    return locked
+    return list(row["locked"])
 
 
-def pending(transport: str) -> ColumnElement[bool]:
-    """SQL: events not dead, not published everywhere, not yet confirmed by ``transport``."""
+def pending(transport: Any) -> ColumnElement[bool]:
+    """SQL: events not dead, not published everywhere, not yet confirmed by ``transport``
+    (a transport name, or a bind parameter of one)."""
     return and_(
         E.published_at.is_(None),
         E.dead_at.is_(None),
-        not_(E.published_to.contains(literal([transport], ARRAY(Text)))),
+        not_(E.published_to.contains(sa_cast(array([transport]), ARRAY(Text)))),
     )
+
+
+_CLAIM_COLUMNS = (
+    E.id,
+    E.tenant_id,
+    E.type,
+    E.source,
+    E.subject,
+    E.time,
+    func.cast(E.data, Text).label("data"),
+    E.trace_id,
+    E.attempts,
+    E.next_attempt_at,
+)
+_TRANSPORT = bindparam("transport", type_=Text)
+_CLAIM_ALL = CompiledStatement(
+    select(*_CLAIM_COLUMNS)
+    .where(pending(_TRANSPORT))
+    .order_by(E.seq)
+    .limit(bindparam("limit", type_=Integer))
+)
+_CLAIM_SOME = CompiledStatement(
+    select(*_CLAIM_COLUMNS)
+    .where(
+        pending(_TRANSPORT),
+        partition_of(bindparam("partitions", type_=Integer))
+        == any_(bindparam("locked", type_=ARRAY(Integer))),
+    )
+    .order_by(E.seq)
+    .limit(bindparam("limit", type_=Integer))
+)
+_MARK_PUBLISHED = CompiledStatement(
+    update(E)
+    .where(E.id == any_(bindparam("ids", type_=ARRAY(Uuid))))
+    .values(
+        published_to=func.array_append(E.published_to, _TRANSPORT),
+        published_at=text(
+            "CASE WHEN array_append(published_to, :transport) @> :required THEN now() END"
+        ).bindparams(_TRANSPORT, bindparam("required", type_=ARRAY(Text))),
+        next_attempt_at=null(),
+        last_error=null(),
+    )
+)
 
 
 async def claim(
@@ -86,18 +175,14 @@ async def claim(
     partitions: int,
     locked: Sequence[int],
     limit: int,
-) -> list[OutboxEvent]:
-    """Up to ``limit`` pending events of the ``locked`` partitions, in ``seq`` order.
-
-    The rows are plain result rows with the model's attribute names, not ORM instances
-    (a third of the relay's time went to ORM loading); treat them as read-only.
-    """
-    stmt = select(E.__table__).where(pending(transport))
+) -> list[PendingEvent]:
+    """Up to ``limit`` pending events of the ``locked`` partitions, in ``seq`` order."""
+    params: dict[str, Any] = {"transport": transport, "limit": limit}
+    statement = _CLAIM_ALL
     if len(locked) < partitions:
-        stmt = stmt.where(partition_of(partitions) == any_(literal(list(locked), ARRAY(Integer))))
-    stmt = stmt.order_by(E.seq).limit(limit)
-    rows = (await session.execute(stmt)).all()
-    return cast(list[OutboxEvent], rows)
+        statement = _CLAIM_SOME
+        params.update(partitions=partitions, locked=list(locked))
+    return [PendingEvent.from_record(row) for row in await statement.fetch(session, params)]
 
 
 async def mark_published(
@@ -105,25 +190,10 @@ async def mark_published(
 ) -> None:
     """Record ``transport``'s confirms of ``ids`` in one statement; ``published_at`` is set
     once every transport in ``required`` has confirmed."""
-    if not ids:
-        return
-    after = func.array_append(E.published_to, transport)
-    await session.execute(
-        update(E)
-        .where(E.id == any_(literal(list(ids), ARRAY(Uuid))))
-        .values(
-            published_to=after,
-            published_at=text(
-                "CASE WHEN array_append(published_to, :transport) @> :required THEN now() END"
-            ).bindparams(
-                bindparam("transport", transport, type_=Text),
-                bindparam("required", list(required), type_=ARRAY(Text)),
-            ),
-            next_attempt_at=None,
-            last_error=None,
+    if ids:
+        await _MARK_PUBLISHED.execute(
+            session, {"ids": list(ids), "transport": transport, "required": list(required)}
         )
-        .execution_options(synchronize_session=False)
-    )
 
 
 async def mark_rejected(

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from patron.events.outbox import to_cloudevent
 from patron.kit.jsonutil import dumps
-from patron.models import OutboxEvent
+from patron.relay.store import PendingEvent
 
 CLOUDEVENTS_JSON = "application/cloudevents+json"
 
@@ -47,7 +47,7 @@ class Transport(Protocol):
     async def connect(self) -> None:
         """Open the connection; raises :class:`BrokerUnavailable` when it cannot."""
 
-    async def publish(self, events: list[OutboxEvent]) -> BatchResult:
+    async def publish(self, events: list[PendingEvent]) -> BatchResult:
         """Publish ``events`` in order and wait for the broker's confirms of all of them.
 
         Raises :class:`BrokerUnavailable` when the broker is not there to confirm.
@@ -57,7 +57,7 @@ class Transport(Protocol):
         """Close the connection; safe to call when not connected."""
 
 
-def encode(event: OutboxEvent) -> bytes:
+def encode(event: PendingEvent) -> bytes:
     """The message body: the CloudEvents 1.0 JSON envelope, structured content mode
     (https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/formats/json-format.md)."""
     envelope: dict[str, Any] = to_cloudevent(event)
