@@ -40,12 +40,11 @@ import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
 from patron.config import Settings
+from patron.context import build_context
 from patron.db import migrate
-from patron.db.engine import create_system_engine
 from patron.kit.jsonutil import dumps, loads
-from patron.relay.rabbitmq import RabbitMQTransport
-from patron.relay.service import OutboxRelay, RelayConfig
-from patron.runtime import loop
+from patron.relay.service import build_relay_services
+from patron.runtime import loop, run_services
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/patron_bench_relay"
 DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -179,15 +178,21 @@ async def ceiling(
 def _relay_process(
     url: str, amqp: str, exchange: str, config: dict[str, Any], stop_file: str
 ) -> None:
-    """The relay in its own process, as ``patron relay`` runs; stops when ``stop_file``
-    appears."""
+    """The outbox relay as ``patron relay`` runs it, in its own process: the same relay
+    service (``build_relay_services``, its engine) on the same event loop; stops when
+    ``stop_file`` appears. (``patron relay`` also runs the webhook dispatcher, which is not
+    measured here.)"""
 
     async def main() -> None:
-        settings = Settings(_env_file=None, patron_env="test", log_level="WARNING")  # type: ignore[call-arg]
-        engine = create_system_engine(settings, url, pool_size=1)
-        relay = OutboxRelay(
-            engine, RabbitMQTransport(amqp, exchange), RelayConfig(**config), dispose_engine=True
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            patron_env="test",
+            log_level="WARNING",
+            rabbitmq_url=amqp,
+            rabbitmq_exchange=exchange,
+            **{f"relay_{k}": v for k, v in config.items()},
         )
+        ctx = build_context(settings, url)
         stop = asyncio.Event()
 
         async def watch() -> None:
@@ -196,10 +201,13 @@ def _relay_process(
             stop.set()
 
         watcher = asyncio.create_task(watch())
-        await relay.run(stop)
-        await watcher
+        try:
+            await run_services(build_relay_services(ctx), stop)
+        finally:
+            await watcher
+            await ctx.close()
 
-    loop.run(main())  # as ``patron relay`` runs
+    loop.run(main())
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -339,7 +347,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["ceiling"] = await ceiling(amqp, exchange, bodies, args.batch, counter)
         print(f"  {results['ceiling']}", flush=True)
 
-        config = {"batch_size": args.batch, "poll_interval": args.poll, "partitions": 16}
+        config = {
+            "batch_size": args.batch,
+            "poll_interval": args.poll,
+            "partitions": 16,
+        }
         ctx = multiprocessing.get_context("spawn")
         process = ctx.Process(target=_relay_process, args=(url, amqp, exchange, config, stop_file))
         process.start()

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
 import uuid
-from pathlib import Path
 
 import httpx
 
@@ -49,45 +44,3 @@ async def test_serve_publishes_what_its_own_api_writes(
     assert [(m.routing_key, m.body["subject"]) for m in got] == [
         ("v1.customer.created", created.json()["id"])
     ]
-
-
-async def test_patron_relay_process_publishes_and_stops_on_sigterm(
-    client: httpx.AsyncClient,
-    admin: dict[str, str],
-    database_url: str,
-    rabbitmq_url: str,
-    exchange: str,
-    consumer: Consumer,
-    tenant: str,
-) -> None:
-    """``patron relay`` as its own process (on uvloop, ``patron.runtime.loop``)."""
-    env = {
-        **os.environ,
-        "PATRON_ENV": "test",
-        "DATABASE_URL": database_url,
-        "RABBITMQ_URL": rabbitmq_url,
-        "RABBITMQ_EXCHANGE": exchange,
-        "RELAY_POLL_INTERVAL": "0.05",
-        "LOG_LEVEL": "WARNING",
-    }
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("patron")),
-        "relay",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        created = await client.post("/api/v1/customers", json={"first_name": "Ada"}, headers=admin)
-        assert created.status_code == 201, created.text
-
-        async def delivered() -> bool:
-            return any(m.body["subject"] == created.json()["id"] for m in consumer.messages)
-
-        await wait_until(delivered, what="customer.created published by patron relay")
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 0, stderr.decode()[-2000:]
-    assert [m.routing_key for m in consumer.of_tenant(tenant)] == ["v1.customer.created"]

@@ -12,7 +12,7 @@ import httpx
 
 from patron.config import Settings
 from patron.context import AppContext
-from patron.relay.service import OutboxRelay, build_relay_services
+from patron.relay.service import OutboxRelay, build_relay_services, create_relay_engine
 from tests.conftest import create_customer, make_settings, outbox_rows
 from tests.relay.conftest import Consumer, wait_until
 
@@ -77,3 +77,19 @@ async def test_patron_relay_process_publishes_and_stops_on_sigterm(
         process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 0, output.decode()
+
+
+async def test_relay_engine_runs_as_patron_system_without_waiting_for_wal_flush(
+    settings: Settings, database_url: str
+) -> None:
+    engine = create_relay_engine(settings, database_url)
+    try:
+        async with engine.connect() as connection:
+            row = (
+                await connection.exec_driver_sql(
+                    "SELECT current_user, current_setting('synchronous_commit')"
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    assert tuple(row) == (settings.database_system_role, "off")

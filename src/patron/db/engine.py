@@ -36,24 +36,29 @@ def create_app_engine(settings: Settings, url: str) -> AsyncEngine:
     )
 
 
-def create_system_engine(settings: Settings, url: str, pool_size: int = 2) -> AsyncEngine:
+def create_system_engine(
+    settings: Settings, url: str, pool_size: int = 2, *, synchronous_commit: bool = True
+) -> AsyncEngine:
     """An engine for background services (relay, webhook dispatch) that work across tenants.
 
     Runs as ``patron_system``: no BYPASSRLS either, but policies on the few tables those
     services need (``outbox_events``, webhook tables) let it see every tenant's rows there,
-    and nothing else (migration 0004).
+    and nothing else (migration 0004). ``synchronous_commit=False`` sets PostgreSQL's
+    ``synchronous_commit = off`` for its sessions: commits return before their WAL is
+    flushed, for bookkeeping that may be lost in a crash and redone (the relay's marks).
     """
+    server_settings = {
+        "role": settings.database_system_role,
+        "application_name": "patron-system",
+        "jit": "off",
+    }
+    if not synchronous_commit:
+        server_settings["synchronous_commit"] = "off"
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=0,
-        connect_args={
-            "server_settings": {
-                "role": settings.database_system_role,
-                "application_name": "patron-system",
-                "jit": "off",
-            },
-        },
+        connect_args={"server_settings": server_settings},
     )
 
 
