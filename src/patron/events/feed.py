@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, Text, cast, literal, literal_column, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnClause
 
 from patron.models import OutboxEvent
@@ -56,14 +55,3 @@ def feed_query(*, after: FeedPosition | None, limit: int) -> Select[OutboxEvent]
             )
         )
     return stmt.order_by(OutboxEvent.xid, OutboxEvent.seq).limit(limit)
-
-
-async def read_feed(
-    session: AsyncSession,
-    *,
-    after: FeedPosition | None,
-    limit: int,
-) -> list[OutboxEvent]:
-    """Up to ``limit`` final events after ``after`` in feed order ((xid, seq) ascending),
-    of every tenant the session may see (a system-role session: all)."""
-    return list((await session.execute(feed_query(after=after, limit=limit))).scalars())

@@ -4,9 +4,10 @@ It runs as ``patron_system`` (``db.engine.create_system_engine``), across tenant
 steps per round (docs/decisions/0008-webhook-deliveries.md):
 
 1. **Fan-out.** Lock the cursor row (``webhook_cursors``, ``FOR UPDATE SKIP LOCKED``), read
-   the outbox feed after it (``events.feed.read_feed``: commit order, never skips a late
-   commit), insert one ``webhook_deliveries`` row per matching enabled endpoint of the
-   event's tenant (``ON CONFLICT (endpoint_id, event_id) DO NOTHING``) and move the cursor,
+   the outbox feed after it (``events.feed.feed_query``: commit order, never skips a late
+   commit; positions, tenants and types only, the documents of matched events after),
+   insert one ``webhook_deliveries`` row per matching enabled endpoint of the event's
+   tenant (``ON CONFLICT (endpoint_id, event_id) DO NOTHING``) and move the cursor,
    all in one transaction: each event is fanned out exactly once, whatever the number of
    dispatcher replicas.
 2. **Delivery.** Claim due deliveries with ``FOR UPDATE SKIP LOCKED`` in a short
@@ -35,6 +36,7 @@ import ssl
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from patron.config import Settings
 from patron.context import AppContext
 from patron.db.engine import create_sessionmaker, create_system_engine
-from patron.events.feed import FeedPosition, read_feed
+from patron.events.feed import FeedPosition, feed_query
 from patron.events.outbox import to_cloudevent
 from patron.kit.backoff import capped_exponential
 from patron.kit.crypto import Keyring, KeyringError
@@ -120,13 +122,26 @@ def backoff_seconds(attempts: int, settings: Settings) -> float:
     )
 
 
-def endpoint_wants(endpoint: WebhookEndpoint, event: OutboxEvent) -> bool:
-    """Whether ``event`` goes to ``endpoint``: its filter matches (empty or ``*``: all) and
-    the event was written after the endpoint existed (no history is replayed to it)."""
+# What fan-out reads of each event to route it (the document only for matches).
+ROUTING_COLUMNS = (
+    OutboxEvent.id,
+    OutboxEvent.tenant_id,
+    OutboxEvent.type,
+    OutboxEvent.created_at,
+    OutboxEvent.xid,
+    OutboxEvent.seq,
+)
+
+
+def endpoint_wants(endpoint: WebhookEndpoint, event: Any) -> bool:
+    """Whether ``event`` (an ``OutboxEvent`` or a row with its ``type`` and
+    ``created_at``) goes to ``endpoint``: its filter matches (empty or ``*``: all) and the
+    event was written after the endpoint existed (no history is replayed to it)."""
     types = endpoint.event_types
     if types and ALL_TYPES not in types and event.type not in types:
         return False
-    return endpoint.created_at <= event.created_at
+    written_at: datetime = event.created_at
+    return endpoint.created_at <= written_at
 
 
 def pinned_request(
@@ -242,7 +257,15 @@ class WebhookDispatcher:
                 if cursor.xid is not None and cursor.seq is not None
                 else None
             )
-            events = await read_feed(session, after=after, limit=self.settings.webhooks_batch_size)
+            # Positions, tenants and types only: most events match no endpoint, and the
+            # documents of those that do are loaded by _deliveries_for.
+            events = (
+                await session.execute(
+                    feed_query(
+                        after=after, limit=self.settings.webhooks_batch_size
+                    ).with_only_columns(*ROUTING_COLUMNS)
+                )
+            ).all()
             if not events:
                 return 0
             rows = await self._deliveries_for(session, events)
@@ -252,7 +275,7 @@ class WebhookDispatcher:
                     .values(rows)
                     .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
                 )
-            last = FeedPosition.of(events[-1])
+            last = FeedPosition(xid=int(events[-1].xid), seq=events[-1].seq)
             await session.execute(
                 update(WebhookCursor)
                 .where(WebhookCursor.name == FANOUT_CURSOR)
@@ -267,10 +290,10 @@ class WebhookDispatcher:
         return len(events)
 
     async def _deliveries_for(
-        self, session: AsyncSession, events: list[OutboxEvent]
+        self, session: AsyncSession, events: Sequence[Any]
     ) -> list[dict[str, Any]]:
-        """Rows of ``webhook_deliveries`` for ``events``: one per matching enabled endpoint
-        of each event's own tenant."""
+        """Rows of ``webhook_deliveries`` for ``events`` (rows of :data:`ROUTING_COLUMNS`):
+        one per matching enabled endpoint of each event's own tenant."""
         tenants = {event.tenant_id for event in events}
         # Cross-tenant by design (system role): the endpoints of the batch's tenants,
         # grouped by tenant below so each event only meets its own tenant's endpoints.
@@ -285,21 +308,32 @@ class WebhookDispatcher:
         by_tenant: dict[str, list[WebhookEndpoint]] = defaultdict(list)
         for endpoint in enabled:
             by_tenant[endpoint.tenant_id].append(endpoint)
-        rows: list[dict[str, Any]] = []
-        for event in events:
-            for endpoint in by_tenant.get(event.tenant_id, ()):
-                if endpoint_wants(endpoint, event):
-                    rows.append(
-                        {
-                            "id": new_id(),
-                            "tenant_id": event.tenant_id,
-                            "endpoint_id": endpoint.id,
-                            "event_id": event.id,
-                            "event_type": event.type,
-                            "payload": to_cloudevent(event),
-                        }
-                    )
-        return rows
+        matches = [
+            (event, endpoint)
+            for event in events
+            for endpoint in by_tenant.get(event.tenant_id, ())
+            if endpoint_wants(endpoint, event)
+        ]
+        if not matches:
+            return []
+        ids = {event.id for event, _ in matches}
+        full = {
+            e.id: e
+            for e in (
+                await session.execute(select(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+            ).scalars()
+        }
+        return [
+            {
+                "id": new_id(),
+                "tenant_id": event.tenant_id,
+                "endpoint_id": endpoint.id,
+                "event_id": event.id,
+                "event_type": event.type,
+                "payload": to_cloudevent(full[event.id]),
+            }
+            for event, endpoint in matches
+        ]
 
     # -- delivery --------------------------------------------------------------------------
 
