@@ -43,8 +43,8 @@ from patron.config import Settings
 from patron.context import build_context
 from patron.db import migrate
 from patron.kit.jsonutil import dumps, loads
-from patron.relay.service import build_relay_services
 from patron.runtime import loop, run_services
+from patron.runtime.groups import relay_services
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/patron_bench_relay"
 DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -178,10 +178,9 @@ async def ceiling(
 def _relay_process(
     url: str, amqp: str, exchange: str, config: dict[str, Any], stop_file: str
 ) -> None:
-    """The outbox relay as ``patron relay`` runs it, in its own process: the same relay
-    service (``build_relay_services``, its engine) on the same event loop; stops when
-    ``stop_file`` appears. (``patron relay`` also runs the webhook dispatcher, which is not
-    measured here.)"""
+    """``patron relay`` in its own process: the same services (``relay_services``: the
+    outbox relay with its engine, and the webhook dispatcher, which has no endpoints here
+    but still follows the feed) on the same event loop; stops when ``stop_file`` appears."""
 
     async def main() -> None:
         settings = Settings(  # type: ignore[call-arg]
@@ -202,7 +201,7 @@ def _relay_process(
 
         watcher = asyncio.create_task(watch())
         try:
-            await run_services(build_relay_services(ctx), stop)
+            await run_services(relay_services(ctx), stop)
         finally:
             await watcher
             await ctx.close()

@@ -15,6 +15,7 @@ import httpx
 from patron.context import AppContext
 from patron.events.outbox import to_cloudevent
 from patron.models import OutboxEvent
+from patron.models.webhook_cursor import FANOUT_CURSOR
 from patron.webhooks.dispatcher import Outcome, build_webhook_services
 from tests.conftest import create_customer, outbox_rows
 from tests.webhooks.conftest import DispatcherFactory, EndpointFactory, drive, wait_for
@@ -192,6 +193,37 @@ async def test_events_before_the_endpoint_existed_are_not_sent(
         await dispatcher.run_once()
     assert receiver.count == 1
     assert receiver.requests[0].json()["subject"] == after["id"]
+    assert len(await deliveries(db, endpoint["id"])) == 1
+
+
+async def test_without_endpoints_fan_out_moves_the_cursor_to_the_feed_end(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    db: asyncpg.Pool,
+    receiver: Receiver,
+    create_endpoint: EndpointFactory,
+    make_dispatcher: DispatcherFactory,
+) -> None:
+    dispatcher = make_dispatcher()  # every other test's endpoint is disabled by now
+    for i in range(3):
+        await create_customer(client, admin, first_name=f"Unwatched{i}")
+    assert await dispatcher.fan_out() == 0  # nothing read event by event
+    last = await db.fetchrow(
+        "SELECT xid::text::bigint AS xid, seq FROM outbox_events "
+        "ORDER BY xid::text::bigint DESC, seq DESC LIMIT 1"
+    )
+    cursor = await db.fetchrow(
+        "SELECT xid::text::bigint AS xid, seq FROM webhook_cursors WHERE name = $1", FANOUT_CURSOR
+    )
+    assert (cursor["xid"], cursor["seq"]) == (last["xid"], last["seq"])
+    endpoint = await create_endpoint(receiver)
+    watched = await create_customer(client, admin, first_name="Watched")
+
+    async def one() -> bool:
+        return receiver.count >= 1
+
+    await drive(dispatcher, one)
+    assert [r.json()["subject"] for r in receiver.requests] == [watched["id"]]
     assert len(await deliveries(db, endpoint["id"])) == 1
 
 

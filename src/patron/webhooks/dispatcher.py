@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from patron.config import Settings
 from patron.context import AppContext
 from patron.db.engine import create_sessionmaker, create_system_engine
-from patron.events.feed import FeedPosition, feed_query
+from patron.events.feed import HORIZON, FeedPosition, feed_query
 from patron.events.outbox import to_cloudevent
 from patron.kit.backoff import capped_exponential
 from patron.kit.crypto import Keyring, KeyringError
@@ -224,10 +224,12 @@ class WebhookDispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Rounds until ``stop`` is set, sleeping ``WEBHOOKS_POLL_INTERVAL_SECONDS`` after a
-        round that found nothing to do."""
+        round that did not fill a batch (so under a steady stream of events a round takes
+        a poll interval's worth of them at once, rather than a few at a time)."""
         try:
             while not stop.is_set():
-                if await self.run_once() == 0:
+                fanned_out, attempted = await self._round()
+                if max(fanned_out, attempted) < self.settings.webhooks_batch_size:
                     await wait_or_stop(stop, self.settings.webhooks_poll_interval_seconds)
         finally:
             await self.aclose()
@@ -235,7 +237,10 @@ class WebhookDispatcher:
     async def run_once(self) -> int:
         """One round: fan out one batch of events, then send one batch of due deliveries.
         Returns the number of events fanned out plus attempts made."""
-        return await self.fan_out() + await self.deliver_due()
+        return sum(await self._round())
+
+    async def _round(self) -> tuple[int, int]:
+        return await self.fan_out(), await self.deliver_due()
 
     # -- fan-out ---------------------------------------------------------------------------
 
@@ -251,6 +256,11 @@ class WebhookDispatcher:
                 )
             ).scalar_one_or_none()
             if cursor is None:
+                return 0
+            if not await self._any_enabled_endpoint(session):
+                # No endpoint can want any event: move the cursor to the feed's end in one
+                # step, as batch after batch of unmatched events would.
+                await self._skip_to_feed_end(session)
                 return 0
             after = (
                 FeedPosition(xid=int(cursor.xid), seq=int(cursor.seq))
@@ -275,19 +285,42 @@ class WebhookDispatcher:
                     .values(rows)
                     .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
                 )
-            last = FeedPosition(xid=int(events[-1].xid), seq=events[-1].seq)
-            await session.execute(
-                update(WebhookCursor)
-                .where(WebhookCursor.name == FANOUT_CURSOR)
-                .values(
-                    xid=cast(cast(literal(last.xid, BigInteger), Text), Xid8()),
-                    seq=last.seq,
-                    updated_at=func.now(),
-                )
+            await self._move_cursor(
+                session, FeedPosition(xid=int(events[-1].xid), seq=events[-1].seq)
             )
         if rows:
             log.debug("webhook deliveries created", events=len(events), deliveries=len(rows))
         return len(events)
+
+    async def _move_cursor(self, session: AsyncSession, position: FeedPosition) -> None:
+        await session.execute(
+            update(WebhookCursor)
+            .where(WebhookCursor.name == FANOUT_CURSOR)
+            .values(
+                xid=cast(cast(literal(position.xid, BigInteger), Text), Xid8()),
+                seq=position.seq,
+                updated_at=func.now(),
+            )
+        )
+
+    async def _any_enabled_endpoint(self, session: AsyncSession) -> bool:
+        found = await session.execute(
+            select(WebhookEndpoint.id).where(WebhookEndpoint.status == ENDPOINT_ENABLED).limit(1)
+        )
+        return found.first() is not None
+
+    async def _skip_to_feed_end(self, session: AsyncSession) -> None:
+        """Move the cursor to the last event below the feed's horizon (if any)."""
+        last = (
+            await session.execute(
+                select(OutboxEvent.xid, OutboxEvent.seq)
+                .where(OutboxEvent.xid < HORIZON)
+                .order_by(OutboxEvent.xid.desc(), OutboxEvent.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        if last is not None:
+            await self._move_cursor(session, FeedPosition(xid=int(last.xid), seq=last.seq))
 
     async def _deliveries_for(
         self, session: AsyncSession, events: Sequence[Any]
