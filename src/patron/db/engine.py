@@ -17,12 +17,23 @@ from sqlalchemy.ext.asyncio import (
 
 from patron.config import Settings
 from patron.db.urls import async_url
+from patron.kit.jsonutil import dumps, loads
+
+
+def _json_serializer(value: object) -> str:
+    return dumps(value).decode()
+
+
+# JSON and JSONB columns go through orjson (kit/jsonutil) rather than the stdlib json
+# module: a customer row carries three JSONB documents, read and written on hot paths.
+JSON_CODECS = {"json_serializer": _json_serializer, "json_deserializer": loads}
 
 
 def create_app_engine(settings: Settings, url: str) -> AsyncEngine:
     """The pooled engine that serves requests and jobs, subject to row-level security."""
     return create_async_engine(
         async_url(url),
+        **JSON_CODECS,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_pre_ping=False,
@@ -56,6 +67,7 @@ def create_system_engine(
         server_settings["synchronous_commit"] = "off"
     return create_async_engine(
         async_url(url),
+        **JSON_CODECS,
         pool_size=pool_size,
         max_overflow=0,
         connect_args={"server_settings": server_settings},
