@@ -42,21 +42,22 @@ class RequestContext:
 
     @property
     def session(self) -> AsyncSession:
-        """The unit of work's session. Raises ``RuntimeError`` on a driver-read request."""
+        """The unit of work's session. Raises ``RuntimeError`` when the request has none (a
+        driver unit or read, or an :class:`EndpointScope` route before it opened one)."""
         if self.unit_session is None:
-            raise RuntimeError("this request reads through a driver connection: no session")
+            raise RuntimeError("this request has no session unit of work")
         return self.unit_session
 
     @property
     def driver(self) -> asyncpg.Connection:
         """The driver connection of a driver unit or read. Raises ``RuntimeError`` else."""
         if self.connection is None:
-            raise RuntimeError("this request has a session, not a driver connection")
+            raise RuntimeError("this request has no driver connection")
         return self.connection
 
     @asynccontextmanager
     async def unit_of_work(self, *, driver: bool) -> AsyncIterator[None]:
-        """Open this request's unit of work (``Scope(unit="endpoint")`` routes): a driver
+        """Open this request's unit of work (:class:`EndpointScope` routes): a driver
         transaction (:meth:`Database.driver_unit_of_work`; :attr:`driver` is set) when
         ``driver``, else a session one (:attr:`session` is set). Commits when the block
         exits normally, rolls back when it raises."""
