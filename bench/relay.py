@@ -18,6 +18,8 @@ The database (``RELAY_BENCH_DATABASE_URL``, default ``patron_bench_relay`` on
 127.0.0.1) is created and migrated when missing; its rows are deleted at the end. RabbitMQ
 is ``RELAY_BENCH_RABBITMQ_URL`` (default ``amqp://guest:guest@127.0.0.1:5672/``); the
 exchange is per run and deleted at the end. Results go to ``bench/results/relay-*.json``.
+``RELAY_BENCH_DEBUG=1`` also prints the latency run's p50/p99 per second (where a stall
+fell).
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ async def _ensure_database(url: str) -> None:
 
 
 class Counter:
-    """Consumes an exclusive queue bound to ``v1.customer.#``; records arrival times."""
+    """Counts the messages of an exclusive queue bound to ``v1.customer.#`` (the ceiling
+    and throughput runs; the latency run has its own consumer process)."""
 
     def __init__(self) -> None:
         self.count = 0

@@ -61,8 +61,7 @@ class RequestContext:
         transaction (:meth:`Database.driver_unit_of_work`; :attr:`driver` is set) when
         ``driver``, else a session one (:attr:`session` is set). Commits when the block
         exits normally, rolls back when it raises."""
-        if self.unit_session is not None or self.connection is not None:
-            raise RuntimeError("this request already has a unit of work")
+        self._require_no_unit()
         try:
             if driver:
                 async with self.app.db.driver_unit_of_work(self.tenant) as connection:
@@ -79,14 +78,17 @@ class RequestContext:
     async def driver_reads(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled driver connection for single-statement reads of this request's tenant
         (:meth:`Database.driver_reads`; :attr:`driver` is set meanwhile)."""
-        if self.unit_session is not None or self.connection is not None:
-            raise RuntimeError("this request already has a unit of work")
+        self._require_no_unit()
         try:
             async with self.app.db.driver_reads(self.tenant) as connection:
                 self.connection = connection
                 yield connection
         finally:
             self.connection = None
+
+    def _require_no_unit(self) -> None:
+        if self.unit_session is not None or self.connection is not None:
+            raise RuntimeError("this request already has a unit of work")
 
     @property
     def executor(self) -> Executor:

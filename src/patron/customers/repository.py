@@ -27,7 +27,6 @@ from sqlalchemy.sql import Select
 
 from patron.kit.repository import (
     PreparedQuery,
-    TenantScopedReader,
     TenantScopedRepository,
     tenant_filter,
 )
@@ -147,14 +146,6 @@ def _build_update(columns: tuple[str, ...]) -> Any:
 # Inserts and updates compiled once per column set (a webhook sends the same few fields).
 _INSERTS = StatementCache(_build_insert, PreparedQuery)
 _UPDATES = StatementCache(_build_update, PreparedQuery)
-
-
-class CustomerReader(TenantScopedReader):
-    """The customer reads served on a bare driver connection (GET by id)."""
-
-    async def get(self, customer_id: uuid.UUID) -> Any:
-        """A live customer's response row (an ``asyncpg.Record``), or None."""
-        return await self.fetchrow(_GET_BY_ID, customer_id=customer_id)
 
 
 class CustomerRepository(TenantScopedRepository[Customer]):

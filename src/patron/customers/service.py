@@ -19,7 +19,7 @@ import asyncpg
 from patron.auth.dependencies import RequestContext
 from patron.auth.principal import Principal
 from patron.config import Settings
-from patron.customers.repository import CustomerReader, CustomerRepository
+from patron.customers.repository import CustomerRepository
 from patron.customers.schemas import (
     CustomerFields,
     CustomerRead,
@@ -64,7 +64,7 @@ async def read_customer(
 ) -> CustomerRead:
     """GET by id on a driver connection (``RequestContext.driver_reads``): one prepared
     statement. Raises :class:`NotFound` (also for another tenant's id)."""
-    row = await CustomerReader(connection, tenant).get(customer_id)
+    row = await CustomerRepository(connection, tenant).get_fast(customer_id)
     if row is None:
         raise NotFound("customer not found", customer_id=str(customer_id))
     return customer_read(row)

@@ -96,7 +96,7 @@ class Database:
         size, the ``patron_app`` role and the remembered tenant are shared with every other
         unit of work). Each statement runs in its own implicit transaction, so use it only
         for reads that one statement answers (GET by id). Statements go through
-        :class:`patron.kit.repository.TenantScopedReader`.
+        :class:`patron.kit.repository.TenantScopedRepository` (prepared queries only).
         """
         pooled = await self.engine.raw_connection()
         try:

@@ -104,21 +104,3 @@ class TenantScopedRepository(Generic[ModelT]):
         obj.tenant_id = self.tenant  # type: ignore[attr-defined]
         self.session.add(obj)
         return obj
-
-
-class TenantScopedReader:
-    """Reads of one tenant's rows on a bare driver connection (``Database.driver_reads``).
-
-    Prepared queries only: it binds their ``:tenant`` parameter, as
-    :class:`TenantScopedRepository` does, so the tenant filter is written here too.
-    """
-
-    def __init__(self, connection: asyncpg.Connection, tenant: TenantId) -> None:
-        self.connection = connection
-        self.tenant = tenant
-
-    async def fetchrow(self, query: PreparedQuery, **params: Any) -> Any:
-        """First row of a prepared query for this tenant (an ``asyncpg.Record``) or None."""
-        return await self.connection.fetchrow(
-            query.sql, *query.args({**params, "tenant": self.tenant})
-        )

@@ -12,14 +12,17 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+    uvloop = None  # type: ignore[assignment]
+
 T = TypeVar("T")
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Run ``main`` to completion on a new event loop (uvloop if available) and close it,
     like :func:`asyncio.run`."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+    if uvloop is None:  # pragma: no cover
         return asyncio.run(main)
     return uvloop.run(main)
