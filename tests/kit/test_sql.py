@@ -8,6 +8,7 @@ column defaults.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -166,3 +167,31 @@ async def test_a_repository_on_a_driver_connection_refuses_orm_work(
         assert await repo.holders({IdentityKey(IdentityKind.EMAIL, "", "a@example.com")}) == {}
         with pytest.raises(RuntimeError, match="needs a session unit of work"):
             await repo.of_customer(new_id())
+
+
+@pytest.mark.parametrize("unit", ["driver_reads", "driver_unit_of_work"])
+async def test_overflow_connections_of_driver_units_are_closed_on_release(
+    database_url: str, tenant: str, unit: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # pool of 1 + 3 overflow, all four in use at once: on release one goes back to the
+    # pool and three are closed, which needs IO inside SQLAlchemy's greenlet
+    engine = create_app_engine(
+        make_settings(database_pool_size=1, database_max_overflow=3), database_url
+    )
+    database = Database(engine)
+    held: list[asyncpg.Connection] = []
+    barrier = asyncio.Barrier(4)
+
+    async def use() -> None:
+        async with getattr(database, unit)(trusted_tenant(tenant)) as connection:
+            held.append(connection)
+            await barrier.wait()
+            assert await connection.fetchval("SELECT 1") == 1
+
+    try:
+        await asyncio.gather(*(use() for _ in range(4)))
+        assert [c.is_closed() for c in held].count(True) == 3
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert not [r for r in caplog.records if "closing connection" in r.getMessage()]
+    finally:
+        await engine.dispose()

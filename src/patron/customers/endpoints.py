@@ -28,7 +28,7 @@ from patron.customers.schemas import (
     Platform,
     UpsertResult,
 )
-from patron.customers.service import CustomerService, read_customer
+from patron.customers.service import CustomerService, UpsertPlan, read_customer
 from patron.errors import Forbidden, InvalidInput, validation_errors
 from patron.kit.etag import etag_for
 from patron.kit.jsonutil import dumps
@@ -209,10 +209,25 @@ async def upsert_customer(
             err["loc"] = ["body", *err["loc"]]
         raise InvalidInput(errors[0]["msg"] if errors else "invalid input", errors=errors) from exc
     ctx.check_tenant_claim("body tenant_id", merged.tenant_id)
-    # The hot path (a messaging webhook's upsert) is prepared statements only: a driver
-    # transaction, no ORM session. ``tags`` go through the tag domain, which needs one.
-    async with ctx.unit_of_work(driver="tags" not in merged.model_fields_set):
-        created, customer = await service(ctx).upsert(merged)
+    # The hot path (a messaging webhook's upsert) is prepared statements only: a first
+    # look without locks or transaction answers an unchanged upsert (a webhook's retry)
+    # on its own, and the write is a driver transaction, no ORM session. ``tags`` go
+    # through the tag domain, which needs one.
+    driver = "tags" not in merged.model_fields_set
+    plan: UpsertPlan | None = None
+    if driver:
+        async with ctx.driver_reads():
+            plan = await service(ctx).resolve_upsert(merged, read=True)
+        unchanged = CustomerService.unchanged(plan)
+        if unchanged is not None:
+            return _upsert_response(request, False, unchanged)
+    async with ctx.unit_of_work(driver=driver):
+        svc = service(ctx)
+        created, customer = await svc.upsert(plan or await svc.resolve_upsert(merged, read=False))
+    return _upsert_response(request, created, customer)
+
+
+def _upsert_response(request: Request, created: bool, customer: CustomerRead) -> Response:
     payload = UpsertResult(created=created, customer=customer).model_dump(mode="json")
     headers = {"ETag": etag_for(customer.version)}
     if created:

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Row,
     String,
     Table,
@@ -25,12 +26,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import Select
 
+from patron.identities.repository import insert_identities, new_identity_params
+from patron.identities.schemas import IdentityKey
 from patron.kit.repository import (
     PreparedQuery,
     TenantScopedRepository,
     tenant_filter,
 )
-from patron.kit.sql import StatementCache
+from patron.kit.sql import StatementCache, python_defaults
 from patron.models import Customer, CustomerIdentity, CustomerStats
 
 CUSTOMERS = cast(Table, Customer.__table__)
@@ -89,7 +92,9 @@ _KEYS = (
     .table_valued("kind", "namespace", "value")
     .render_derived()
 )
-_HOLDERS_FOR_UPDATE = PreparedQuery(
+# The live holders of identity keys (three parallel arrays): as read, for an upsert's
+# first look outside a transaction; and locked in primary-key order, inside one.
+_HOLDERS_SELECT = (
     select(*READ_COLUMNS)
     .select_from(_FROM)
     .where(
@@ -106,8 +111,9 @@ _HOLDERS_FOR_UPDATE = PreparedQuery(
         ),
     )
     .order_by(C.id)
-    .with_for_update(of=Customer.__table__)
 )
+_HOLDERS = PreparedQuery(_HOLDERS_SELECT)
+_HOLDERS_FOR_UPDATE = PreparedQuery(_HOLDERS_SELECT.with_for_update(of=Customer.__table__))
 
 
 def _param(column: str) -> str:
@@ -116,6 +122,9 @@ def _param(column: str) -> str:
 
 
 def _build_insert(columns: tuple[str, ...]) -> Any:
+    # the customer's identities go in the same statement (a data-modifying CTE; the
+    # foreign key is checked at the end of the statement, when both rows exist)
+    identities = insert_identities(bindparam(_param("id"), type_=Uuid)).cte("new_identities")
     return (
         insert(CUSTOMERS)
         .values(
@@ -125,23 +134,31 @@ def _build_insert(columns: tuple[str, ...]) -> Any:
             }
         )
         .returning(*CUSTOMER_COLUMNS)
+        .add_cte(identities)
     )
 
 
-def _build_update(columns: tuple[str, ...]) -> Any:
-    return (
-        update(CUSTOMERS)
-        .where(tenant_filter(Customer), C.id == bindparam("customer_id", type_=Uuid))
-        .values(
-            {
-                **{c: bindparam(_param(c), type_=C[c].type) for c in columns},
-                "version": C.version + literal_column("1"),
-                "updated_at": func.now(),
-            }
+def _build_update(key: tuple[tuple[str, ...], bool]) -> Any:
+    columns, conditional = key
+    stmt = update(CUSTOMERS).where(
+        tenant_filter(Customer), C.id == bindparam("customer_id", type_=Uuid)
+    )
+    if conditional:
+        stmt = stmt.where(
+            C.version == bindparam("expected_version", type_=Integer), C.deleted_at.is_(None)
         )
-        .returning(*CUSTOMER_COLUMNS)
-    )
+    return stmt.values(
+        {
+            **{c: bindparam(_param(c), type_=C[c].type) for c in columns},
+            "version": C.version + literal_column("1"),
+            "updated_at": func.now(),
+        }
+    ).returning(*CUSTOMER_COLUMNS)
 
+
+# Sent explicitly with every insert: SQLAlchemy leaves Python-side defaults out of an
+# INSERT with a CTE (see patron.kit.sql.CompiledStatement).
+_INSERT_DEFAULTS = python_defaults(CUSTOMERS)
 
 # Inserts and updates compiled once per column set (a webhook sends the same few fields).
 _INSERTS = StatementCache(_build_insert, PreparedQuery)
@@ -171,16 +188,20 @@ class CustomerRepository(TenantScopedRepository[Customer]):
         """:meth:`get` without locking, through the prepared query (a mapping, or None)."""
         return await self.fetchrow(_GET_BY_ID, customer_id=customer_id)
 
-    async def holders_for_update(self, keys: Iterable[tuple[str, str, str]]) -> list[Any]:
-        """Live customers holding any of the identity ``(kind, namespace, value)`` keys,
-        locked in primary-key order: resolution and row lock in one statement. Rows are
-        read-only mappings (``asyncpg.Record``) of the response columns."""
+    async def holders(self, keys: Iterable[tuple[str, str, str]], *, for_update: bool) -> list[Any]:
+        """Live customers holding any of the identity ``(kind, namespace, value)`` keys, in
+        primary-key order; ``for_update`` locks them (resolution and row lock in one
+        statement). Rows are read-only mappings (``asyncpg.Record``) of the response
+        columns."""
         wanted = list(keys)
         if not wanted:
             return []
         kinds, namespaces, values = (list(column) for column in zip(*wanted, strict=True))
         return await self.fetch(
-            _HOLDERS_FOR_UPDATE, kinds=kinds, namespaces=namespaces, values=values
+            _HOLDERS_FOR_UPDATE if for_update else _HOLDERS,
+            kinds=kinds,
+            namespaces=namespaces,
+            values=values,
         )
 
     async def get_many_for_update(self, ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
@@ -193,23 +214,51 @@ class CustomerRepository(TenantScopedRepository[Customer]):
         )
         return list((await self.session.execute(stmt)).all())
 
-    async def insert(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Insert a customer (``values`` include ``id``); returns its customer columns (no
-        stats: a new customer has none). Column defaults of the model apply."""
+    async def insert(
+        self, values: dict[str, Any], identities: Iterable[IdentityKey] = ()
+    ) -> dict[str, Any]:
+        """Insert a customer (``values`` include ``id``) and its ``identities``, in one
+        statement; returns its customer columns (no stats: a new customer has none). Column
+        defaults of the model apply."""
+        values = {
+            **{name: make() for name, make in _INSERT_DEFAULTS.items() if name not in values},
+            **values,
+        }
         columns = tuple(sorted(values))
-        row = await self.fetchrow(_INSERTS.get(columns), **{_param(c): values[c] for c in columns})
+        row = await self.fetchrow(
+            _INSERTS.get(columns),
+            **{_param(c): values[c] for c in columns},
+            **new_identity_params(identities),
+        )
         return {**row, **dict.fromkeys(STATS_LABELS)}
 
     async def update(self, customer_id: uuid.UUID, values: dict[str, Any]) -> dict[str, Any]:
         """Apply ``values`` and bump ``version`` (callers hold the row lock); returns the
         updated customer columns."""
+        row = await self._update(customer_id, values, None)
+        if row is None:  # a caller bug: the lock it holds guarantees the row
+            raise LookupError(f"customer {customer_id} vanished under its row lock")
+        return row
+
+    async def update_at_version(
+        self, customer_id: uuid.UUID, values: dict[str, Any], version: int
+    ) -> dict[str, Any] | None:
+        """:meth:`update` without holding the lock: the row is written only if it is still
+        live at ``version`` (read without a lock), else None (optimistic concurrency; the
+        ``UPDATE`` itself takes the row lock)."""
+        return await self._update(customer_id, values, version)
+
+    async def _update(
+        self, customer_id: uuid.UUID, values: dict[str, Any], version: int | None
+    ) -> dict[str, Any] | None:
         columns = tuple(sorted(values))
+        params = {_param(c): values[c] for c in columns}
+        if version is not None:
+            params["expected_version"] = version
         row = await self.fetchrow(
-            _UPDATES.get(columns),
-            customer_id=customer_id,
-            **{_param(c): values[c] for c in columns},
+            _UPDATES.get((columns, version is not None)), customer_id=customer_id, **params
         )
-        return dict(row)
+        return dict(row) if row is not None else None
 
     async def access_token_ciphertext(self, customer_id: uuid.UUID) -> bytes | None:
         stmt = self.select(C.access_token_encrypted).where(

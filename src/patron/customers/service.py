@@ -70,6 +70,17 @@ async def read_customer(
     return customer_read(row)
 
 
+@dataclass(frozen=True, slots=True)
+class UpsertPlan:
+    """An upsert resolved before its transaction (:meth:`CustomerService.resolve_upsert`):
+    the fields as stored, the identity keys they name and, when read, the live customers
+    holding those keys at that moment (``seen``: unlocked rows; None when not read)."""
+
+    values: dict[str, Any]
+    keys: set[IdentityKey]
+    seen: list[Any] | None = None
+
+
 @dataclass
 class CustomerService:
     """Customer use cases for one tenant inside one unit of work.
@@ -175,8 +186,7 @@ class CustomerService:
         customer_id = new_id()
         if values.get("tags"):
             values = {**values, "tags": await self.tags.catalog_labels(values["tags"])}
-        created = customer_read(await self.repo.insert({**values, "id": customer_id}))
-        await self.identity_repo.add(customer_id, keys)
+        created = customer_read(await self.repo.insert({**values, "id": customer_id}, keys))
         await outbox.record(
             self.session,
             self.tenant,
@@ -204,17 +214,7 @@ class CustomerService:
         customer_id: uuid.UUID = current["id"]
         if "tags" in changes:
             changes = {**changes, "tags": await self.tags.set_labels(customer_id, changes["tags"])}
-        changed = {
-            k: v for k, v in changes.items() if k == "access_token_encrypted" or current.get(k) != v
-        }
-        if (
-            "access_token_encrypted" in changed
-            and changed["access_token_encrypted"] is None
-            and not current["has_access_token"]
-        ):
-            changed.pop("access_token_encrypted")
-        if "status" in changed and changed["status"] != CustomerStatus.BLOCKED.value:
-            changed.update(blocked_at=None, block_reason=None)
+        changed = _changed(current, changes)
         if not changed:
             return customer_read(current)
         if IDENTITY_FIELDS & changed.keys():
@@ -223,8 +223,34 @@ class CustomerService:
             await self.identity_repo.lock(after - before)
             await identities.sync(self.identity_repo, customer_id, before, after)
         columns = await self.repo.update(customer_id, changed)
-        # stats are not touched by a profile update: keep the ones read with the lock
-        updated = customer_read({**current, **columns})
+        return await self._updated(current, changed, columns)
+
+    async def _apply_seen(
+        self, seen: Mapping[Any, Any], changes: dict[str, Any]
+    ) -> CustomerRead | None:
+        """:meth:`_apply` to a row read without a lock (an upsert's first look): written only
+        if the customer is still at the version seen. None when it is not, or when the
+        change moves identities (that needs the locked path: the caller falls back to it).
+
+        Sound because a customer's identities only change with its version: if none of the
+        identity fields changes, the customer seen still holds every key it was found by.
+        """
+        changed = _changed(seen, changes)
+        if not changed:
+            return customer_read(seen)
+        if IDENTITY_FIELDS & changed.keys() or "tags" in changed:
+            return None
+        columns = await self.repo.update_at_version(seen["id"], changed, seen["version"])
+        if columns is None:
+            return None
+        return await self._updated(seen, changed, columns)
+
+    async def _updated(
+        self, before: Mapping[Any, Any], changed: dict[str, Any], columns: dict[str, Any]
+    ) -> CustomerRead:
+        """Record ``customer.updated`` for a written change; returns the customer after it."""
+        # stats are not touched by a profile update: keep the ones read before
+        updated = customer_read({**before, **columns})
         fields_changed = sorted(
             {"access_token" if k == "access_token_encrypted" else k for k in changed}
             - {"avatar_storage_key"}
@@ -233,18 +259,15 @@ class CustomerService:
             self.session,
             self.tenant,
             EventType.CUSTOMER_UPDATED,
-            str(customer_id),
+            str(updated.id),
             {"customer": updated.model_dump(mode="json"), "fields_changed": fields_changed},
         )
         return updated
 
-    async def upsert(self, body: CustomerFields) -> tuple[bool, CustomerRead]:
-        """Create or update by any identity given. Returns ``(created, customer)``.
-
-        Resolution: the holders of the identities given are looked up and row-locked. None
-        held: the identities are locked (advisory locks), looked up again, and a customer
-        is created. All held by one customer: update it with the fields sent. Held by
-        several customers: 409 naming them (merge them first). No identity at all: 422.
+    async def resolve_upsert(self, body: CustomerFields, *, read: bool) -> UpsertPlan:
+        """An upsert's first step: the fields as stored and the identity keys they name;
+        with ``read``, also who holds those keys now, read without locks (the caller may
+        run this outside any transaction, see :meth:`unchanged`). 422 without an identity.
         """
         values = self._normalise(_dump(body))
         keys = identities.keys_from_fields(values)
@@ -254,13 +277,43 @@ class CustomerService:
                 "email, phone, psid, igsid, user_id or external_ids",
                 loc=["body"],
             )
-        triples = [(str(k.kind), k.namespace, k.value) for k in keys]
+        seen = await self.repo.holders(_triples(keys), for_update=False) if read else None
+        return UpsertPlan(values, keys, seen)
+
+    @staticmethod
+    def unchanged(plan: UpsertPlan) -> CustomerRead | None:
+        """The customer when an upsert would change nothing (one holder seen, every field
+        sent equal to its own; a webhook's retry, say), so no transaction is needed: the
+        answer is the committed state the read saw. None otherwise."""
+        if plan.seen is None or len(plan.seen) != 1 or "tags" in plan.values:
+            return None
+        current = plan.seen[0]
+        return None if _changed(current, plan.values) else customer_read(current)
+
+    async def upsert(self, plan: UpsertPlan) -> tuple[bool, CustomerRead]:
+        """Create or update by any identity given (:meth:`resolve_upsert` first). Returns
+        ``(created, customer)``.
+
+        Resolution: one customer seen holding the keys, and the change moves no identity:
+        it is updated if still at the version seen (optimistic; no lock is taken first).
+        Otherwise the holders are looked up and row-locked. None held: the identities are
+        locked (advisory locks), looked up again, and a customer is created. All held by one
+        customer: update it with the fields sent. Held by several customers: 409 naming
+        them (merge them first).
+        """
+        values, keys = plan.values, plan.keys
+        if plan.seen is not None and len(plan.seen) == 1 and "tags" not in values:
+            updated = await self._apply_seen(plan.seen[0], values)
+            if updated is not None:
+                return False, updated
+        triples = _triples(keys)
         # Existing holders are locked by the row lock itself; only a create needs the
         # identity locks, and then a second look (another upsert may have created it).
-        holders = await self.repo.holders_for_update(triples)
+        # Nobody seen holding the keys: straight to the locks.
+        holders = [] if plan.seen == [] else await self.repo.holders(triples, for_update=True)
         if not holders:
             await self.identity_repo.lock(keys)
-            holders = await self.repo.holders_for_update(triples)
+            holders = await self.repo.holders(triples, for_update=True)
         if not holders:
             return True, await self._insert({**CREATE_DEFAULTS, **values}, keys)
         if len(holders) > 1:
@@ -395,6 +448,29 @@ class CustomerService:
         if row is None:
             raise NotFound("customer not found", customer_id=str(customer_id))
         return row
+
+
+def _changed(current: Mapping[Any, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``changes`` (fields as stored) that differs from ``current`` (response
+    columns), with what follows from it: a status other than BLOCKED clears the block."""
+    changed = {
+        k: v for k, v in changes.items() if k == "access_token_encrypted" or current.get(k) != v
+    }
+    # an access token is stored encrypted (a new ciphertext each time): any value sent is a
+    # change, except clearing one that is not there
+    if (
+        "access_token_encrypted" in changed
+        and changed["access_token_encrypted"] is None
+        and not current["has_access_token"]
+    ):
+        changed.pop("access_token_encrypted")
+    if "status" in changed and changed["status"] != CustomerStatus.BLOCKED.value:
+        changed.update(blocked_at=None, block_reason=None)
+    return changed
+
+
+def _triples(keys: set[IdentityKey]) -> list[tuple[str, str, str]]:
+    return [(str(k.kind), k.namespace, k.value) for k in keys]
 
 
 def _dump(body: CustomerFields) -> dict[str, Any]:

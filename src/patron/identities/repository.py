@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import (
     String,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.dml import Insert
 
 from patron.identities.schemas import IdentityKey, IdentityKind
 from patron.kit.ids import new_id
@@ -46,19 +48,33 @@ _NEW = (
     .table_valued("id", "kind", "namespace", "value")
     .render_derived()
 )
-_ADD = PreparedQuery(
-    insert(CustomerIdentity).from_select(
+
+
+def insert_identities(customer_id: Any) -> Insert:
+    """``INSERT`` of one customer's new identities from parallel arrays (bind parameters
+    ``ids``, ``kinds``, ``namespaces``, ``values``; see :func:`new_identity_params`) for
+    ``customer_id`` (a bind parameter, or a column of an enclosing statement). The
+    customer repository runs it as a CTE of a new customer's own ``INSERT``."""
+    return insert(CustomerIdentity).from_select(
         ["id", "tenant_id", "customer_id", "kind", "namespace", "value"],
         select(
             _NEW.c.id,
             bindparam("tenant", type_=String),
-            bindparam("customer_id", type_=Uuid),
+            customer_id,
             _NEW.c.kind,
             _NEW.c.namespace,
             _NEW.c.value,
         ),
     )
-)
+
+
+def new_identity_params(keys: Iterable[IdentityKey]) -> dict[str, list[Any]]:
+    """Parameters of :func:`insert_identities` for ``keys`` (each gets a new id)."""
+    wanted = list(keys)
+    return {"ids": [new_id() for _ in wanted], **_key_arrays(wanted)}
+
+
+_ADD = PreparedQuery(insert_identities(bindparam("customer_id", type_=Uuid)))
 
 # Identity keys as three parallel arrays, for the statements below.
 _KEYS = (
@@ -132,14 +148,7 @@ class IdentityRepository(TenantScopedRepository[CustomerIdentity]):
         """Give ``customer_id`` the identities ``keys`` (one statement)."""
         wanted = list(keys)
         if wanted:
-            await self.execute(
-                _ADD,
-                customer_id=customer_id,
-                ids=[new_id() for _ in wanted],
-                kinds=[str(k.kind) for k in wanted],
-                namespaces=[k.namespace for k in wanted],
-                values=[k.value for k in wanted],
-            )
+            await self.execute(_ADD, customer_id=customer_id, **new_identity_params(wanted))
 
     async def remove(self, customer_id: uuid.UUID, keys: Iterable[IdentityKey]) -> None:
         """Delete identities a customer no longer has (a changed email, say; one prepared

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault, Table
 
 DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _DRIVER_KEY = "patron.driver_connection"
@@ -67,14 +67,14 @@ class CompiledStatement:
         self.processors = tuple(processors)
         # Columns the statement does not set but whose model has a Python-side default:
         # SQLAlchemy fills those in at execution ("prefetch"), so do the same here.
+        # (SQLAlchemy does not report them for a statement with a data-modifying CTE:
+        # there the caller passes every value, see python_defaults.)
         self.defaults: dict[str, Callable[[], Any]] = {}
         for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
             default = column.default if column in compiled.insert_prefetch else column.onupdate
-            if isinstance(default, ScalarElementColumnDefault):
-                self.defaults[column.key] = functools.partial(_constant, default.arg)
-            elif isinstance(default, CallableColumnDefault):
-                # SQLAlchemy wraps a zero-argument default to take the execution context
-                self.defaults[column.key] = functools.partial(default.arg, cast(Any, None))
+            make = _default_maker(default)
+            if make is not None:
+                self.defaults[column.key] = make
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         """Positional driver arguments from ``params`` (``KeyError`` names a missing one)."""
@@ -101,6 +101,26 @@ class CompiledStatement:
     async def execute(self, executor: Executor, params: Mapping[str, Any]) -> None:
         """Run it for its effect."""
         await (await driver_connection(executor)).execute(self.sql, *self.args(params))
+
+
+def _default_maker(default: Any) -> Callable[[], Any] | None:
+    if isinstance(default, ScalarElementColumnDefault):
+        return functools.partial(_constant, default.arg)
+    if isinstance(default, CallableColumnDefault):
+        # SQLAlchemy wraps a zero-argument default to take the execution context
+        return functools.partial(default.arg, cast(Any, None))
+    return None
+
+
+def python_defaults(table: Table) -> dict[str, Callable[[], Any]]:
+    """The Python-side insert defaults of ``table``'s columns (``Column(default=...)``),
+    by column name: each a function making the value."""
+    out: dict[str, Callable[[], Any]] = {}
+    for column in table.columns:
+        make = _default_maker(column.default)
+        if make is not None:
+            out[column.name] = make
+    return out
 
 
 StatementT = TypeVar("StatementT", bound=CompiledStatement)

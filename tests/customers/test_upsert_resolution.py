@@ -1,0 +1,129 @@
+"""How an upsert resolves its customer (``CustomerService.resolve_upsert``/``upsert``):
+a first look without locks answers an unchanged upsert alone; a change is written at the
+version seen, and falls back to the locked path when the customer moved on meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import httpx
+
+from patron.auth.principal import Principal, Role
+from patron.context import AppContext
+from patron.customers.schemas import CustomerUpsert
+from patron.customers.service import CustomerService, UpsertPlan
+from tests.conftest import outbox_rows
+
+BASE = "/api/v1/customers"
+
+
+def _service(app_ctx: AppContext, executor: Any, tenant: str) -> CustomerService:
+    principal = Principal("key:test", "test", frozenset({Role.ADMIN}), tenant)
+    return CustomerService(executor, tenant, app_ctx.settings, app_ctx.keyring, principal)
+
+
+async def _seen(app_ctx: AppContext, tenant: str, **fields: Any) -> UpsertPlan:
+    async with app_ctx.db.driver_reads(tenant) as connection:
+        return await _service(app_ctx, connection, tenant).resolve_upsert(
+            CustomerUpsert.model_validate(fields), read=True
+        )
+
+
+async def _upsert(app_ctx: AppContext, tenant: str, plan: UpsertPlan) -> tuple[bool, Any]:
+    async with app_ctx.db.driver_unit_of_work(tenant) as connection:
+        return await _service(app_ctx, connection, tenant).upsert(plan)
+
+
+async def test_unchanged_upsert_writes_nothing(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    body = {"app_id": "9", "psid": "77", "first_name": "Ada", "platform": "instagram"}
+    created = await client.post(f"{BASE}/upsert", json=body, headers=admin)
+    assert created.status_code == 201
+    row = "SELECT version, updated_at, xmin::text FROM customers WHERE tenant_id = $1"
+    before = await db.fetchrow(row, tenant)
+    again = await client.post(f"{BASE}/upsert", json=body, headers=admin)
+    assert again.status_code == 200
+    assert again.json() == {"created": False, "customer": created.json()["customer"]}
+    assert again.headers["ETag"] == created.headers["ETag"]
+    # the row was not rewritten (same xmin) and no event was recorded
+    assert await db.fetchrow(row, tenant) == before
+    assert [e["type"] for e in await outbox_rows(db, tenant)] == ["customer.created"]
+
+
+async def test_change_after_the_first_look_is_not_lost(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, app_ctx: AppContext
+) -> None:
+    customer = (
+        await client.post(
+            f"{BASE}/upsert", json={"app_id": "9", "psid": "1", "last_name": "B"}, headers=admin
+        )
+    ).json()["customer"]
+    plan = await _seen(app_ctx, tenant, app_id="9", psid="1", first_name="C")
+    assert plan.seen is not None
+    assert plan.seen[0]["version"] == 1
+    # another writer moves the customer to version 2 between the look and the write
+    patched = await client.patch(f"{BASE}/{customer['id']}", json={"last_name": "D"}, headers=admin)
+    assert patched.status_code == 200
+    created, after = await _upsert(app_ctx, tenant, plan)
+    assert not created
+    assert (str(after.id), after.first_name, after.last_name, after.version) == (
+        customer["id"],
+        "C",
+        "D",
+        3,
+    )
+
+
+async def test_customer_deleted_after_the_first_look_is_created_anew(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, app_ctx: AppContext
+) -> None:
+    customer = (
+        await client.post(f"{BASE}/upsert", json={"app_id": "9", "psid": "2"}, headers=admin)
+    ).json()["customer"]
+    plan = await _seen(app_ctx, tenant, app_id="9", psid="2", first_name="New")
+    assert plan.seen is not None
+    assert len(plan.seen) == 1
+    assert (await client.delete(f"{BASE}/{customer['id']}", headers=admin)).status_code == 204
+    created, after = await _upsert(app_ctx, tenant, plan)
+    assert created
+    assert str(after.id) != customer["id"]
+    assert after.first_name == "New"
+
+
+async def test_customer_created_after_an_empty_first_look_is_updated(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, app_ctx: AppContext
+) -> None:
+    plan = await _seen(app_ctx, tenant, app_id="9", psid="3", first_name="Late")
+    assert plan.seen == []
+    first = await client.post(f"{BASE}/upsert", json={"app_id": "9", "psid": "3"}, headers=admin)
+    assert first.status_code == 201
+    created, after = await _upsert(app_ctx, tenant, plan)
+    assert not created
+    assert str(after.id) == first.json()["customer"]["id"]
+    assert (after.first_name, after.version) == ("Late", 2)
+
+
+async def test_concurrent_changing_upserts_lose_no_version(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    await client.post(f"{BASE}/upsert", json={"app_id": "9", "psid": "4"}, headers=admin)
+
+    async def rename(i: int) -> httpx.Response:
+        body = {"app_id": "9", "psid": "4", "first_name": f"N{i}"}
+        return await client.post(f"{BASE}/upsert", json=body, headers=admin)
+
+    responses = await asyncio.gather(*(rename(i) for i in range(10)))
+    assert [r.status_code for r in responses] == [200] * 10
+    # every rename was written once, in some order: versions 2..11, one event each
+    versions = sorted(r.json()["customer"]["version"] for r in responses)
+    assert versions == list(range(2, 12))
+    updated = await outbox_rows(db, tenant, "customer.updated")
+    assert len(updated) == 10
+    final = await db.fetchrow(
+        "SELECT version, first_name FROM customers WHERE tenant_id = $1", tenant
+    )
+    assert final["version"] == 11
+    assert updated[-1]["data"]["customer"]["first_name"] == final["first_name"]
