@@ -9,11 +9,12 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from patron.auth.principal import Principal, Role
 from patron.context import AppContext
 from patron.customers.schemas import CustomerUpsert
-from patron.customers.service import CustomerService, UpsertPlan
+from patron.customers.service import CustomerService, IdentityTaken, UpsertPlan
 from tests.conftest import outbox_rows
 
 BASE = "/api/v1/customers"
@@ -93,14 +94,26 @@ async def test_customer_deleted_after_the_first_look_is_created_anew(
     assert after.first_name == "New"
 
 
-async def test_customer_created_after_an_empty_first_look_is_updated(
-    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, app_ctx: AppContext
+async def test_a_create_that_loses_the_race_is_refused_whole_and_retried(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    tenant: str,
+    app_ctx: AppContext,
+    db: asyncpg.Pool,
 ) -> None:
     plan = await _seen(app_ctx, tenant, app_id="9", psid="3", first_name="Late")
     assert plan.seen == []
     first = await client.post(f"{BASE}/upsert", json={"app_id": "9", "psid": "3"}, headers=admin)
     assert first.status_code == 201
-    created, after = await _upsert(app_ctx, tenant, plan)
+    # the optimistic create runs into the unique index: nothing of it stays
+    with pytest.raises(IdentityTaken):
+        await _upsert(app_ctx, tenant, plan)
+    assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 1
+    assert [e["type"] for e in await outbox_rows(db, tenant)] == ["customer.created"]
+    # looking again (what the endpoint does) finds the winner and updates it
+    created, after = await _upsert(
+        app_ctx, tenant, await _seen(app_ctx, tenant, app_id="9", psid="3", first_name="Late")
+    )
     assert not created
     assert str(after.id) == first.json()["customer"]["id"]
     assert (after.first_name, after.version) == ("Late", 2)

@@ -28,7 +28,7 @@ from patron.customers.schemas import (
     Platform,
     UpsertResult,
 )
-from patron.customers.service import CustomerService, UpsertPlan, read_customer
+from patron.customers.service import CustomerService, IdentityTaken, UpsertPlan, read_customer
 from patron.errors import Forbidden, InvalidInput, validation_errors
 from patron.kit.etag import etag_for
 from patron.kit.jsonutil import dumps
@@ -38,6 +38,9 @@ router = APIRouter(prefix="/customers", tags=["customers"])
 
 ADMIN, MANAGER, AGENT, SERVICE = Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE
 WRITERS = Scope(ADMIN, MANAGER, SERVICE)
+# An upsert that loses a race to create its customer looks again; a third loss in a row
+# (three concurrent twins) is answered 409.
+UPSERT_ATTEMPTS = 3
 READERS = Scope(ADMIN, MANAGER, AGENT, SERVICE)
 
 # What a customer may change about themselves through PATCH.
@@ -214,17 +217,27 @@ async def upsert_customer(
     # on its own, and the write is a driver transaction, no ORM session. ``tags`` go
     # through the tag domain, which needs one.
     driver = "tags" not in merged.model_fields_set
-    plan: UpsertPlan | None = None
-    if driver:
-        async with ctx.driver_reads():
-            plan = await service(ctx).resolve_upsert(merged, read=True)
-        unchanged = CustomerService.unchanged(plan)
-        if unchanged is not None:
-            return _upsert_response(request, False, unchanged)
-    async with ctx.unit_of_work(driver=driver):
-        svc = service(ctx)
-        created, customer = await svc.upsert(plan or await svc.resolve_upsert(merged, read=False))
-    return _upsert_response(request, created, customer)
+    attempt = 1
+    while True:
+        plan: UpsertPlan | None = None
+        if driver:
+            async with ctx.driver_reads():
+                plan = await service(ctx).resolve_upsert(merged, read=True)
+            unchanged = CustomerService.unchanged(plan)
+            if unchanged is not None:
+                return _upsert_response(request, False, unchanged)
+        try:
+            async with ctx.unit_of_work(driver=driver):
+                svc = service(ctx)
+                plan = plan or await svc.resolve_upsert(merged, read=False)
+                created, customer = await svc.upsert(plan)
+        except IdentityTaken:
+            # a concurrent upsert created the customer first: look again
+            if attempt == UPSERT_ATTEMPTS:
+                raise
+            attempt += 1
+            continue
+        return _upsert_response(request, created, customer)
 
 
 def _upsert_response(request: Request, created: bool, customer: CustomerRead) -> Response:

@@ -20,6 +20,7 @@ from patron.auth.dependencies import RequestContext
 from patron.auth.principal import Principal
 from patron.config import Settings
 from patron.customers.repository import CustomerRepository
+from patron.customers.repository import IdentityTaken as IdentityTaken  # raised by upsert
 from patron.customers.schemas import (
     CustomerFields,
     CustomerRead,
@@ -294,23 +295,34 @@ class CustomerService:
         """Create or update by any identity given (:meth:`resolve_upsert` first). Returns
         ``(created, customer)``.
 
-        Resolution: one customer seen holding the keys, and the change moves no identity:
-        it is updated if still at the version seen (optimistic; no lock is taken first).
-        Otherwise the holders are looked up and row-locked. None held: the identities are
-        locked (advisory locks), looked up again, and a customer is created. All held by one
-        customer: update it with the fields sent. Held by several customers: 409 naming
-        them (merge them first).
+        Resolution, optimistic when the keys were read first (``plan.seen``; no lock is
+        taken before writing):
+
+        - nobody seen holding the keys: a customer is created. If a concurrent request
+          created one with one of the keys meanwhile, the unique index on live identities
+          refuses the insert: :class:`IdentityTaken`, the unit of work is aborted and the
+          caller retries the whole upsert (:func:`resolve_upsert` then sees the winner).
+        - one customer seen, and the change moves no identity: it is updated if still at
+          the version seen.
+
+        Otherwise (or when the version moved) the holders are looked up and row-locked.
+        None held: the identities are locked (advisory locks), looked up again, and a
+        customer is created. All held by one customer: update it with the fields sent.
+        Held by several customers: 409 naming them (merge them first).
         """
         values, keys = plan.values, plan.keys
-        if plan.seen is not None and len(plan.seen) == 1 and "tags" not in values:
-            updated = await self._apply_seen(plan.seen[0], values)
-            if updated is not None:
-                return False, updated
+        if plan.seen is not None and "tags" not in values:
+            if not plan.seen:
+                # optimistic: the unique index on live identities stops a concurrent twin
+                return True, await self._insert({**CREATE_DEFAULTS, **values}, keys)
+            if len(plan.seen) == 1:
+                updated = await self._apply_seen(plan.seen[0], values)
+                if updated is not None:
+                    return False, updated
         triples = _triples(keys)
         # Existing holders are locked by the row lock itself; only a create needs the
         # identity locks, and then a second look (another upsert may have created it).
-        # Nobody seen holding the keys: straight to the locks.
-        holders = [] if plan.seen == [] else await self.repo.holders(triples, for_update=True)
+        holders = await self.repo.holders(triples, for_update=True)
         if not holders:
             await self.identity_repo.lock(keys)
             holders = await self.repo.holders(triples, for_update=True)

@@ -16,6 +16,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from patron.db.base import Base
 from patron.models.mixins import IdMixin, TenantMixin, TimestampMixin
 
+# One live holder per identity and tenant (the unique index that decides races).
+LIVE_IDENTITY_CONSTRAINT = "uq_customer_identities_live"
+
 
 class CustomerIdentity(IdMixin, TenantMixin, TimestampMixin, Base):
     __tablename__ = "customer_identities"
@@ -30,7 +33,7 @@ class CustomerIdentity(IdMixin, TenantMixin, TimestampMixin, Base):
 
     __table_args__ = (
         Index(
-            "uq_customer_identities_live",
+            LIVE_IDENTITY_CONSTRAINT,
             "tenant_id",
             "kind",
             "namespace",
