@@ -140,3 +140,36 @@ async def test_concurrent_changing_upserts_lose_no_version(
     )
     assert final["version"] == 11
     assert updated[-1]["data"]["customer"]["first_name"] == final["first_name"]
+
+
+async def test_creates_racing_upserts_get_201_or_the_documented_409(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    # upserts create without identity locks; a create that loses to one must still answer
+    # 409 with conflicting_customer_id (it looks again), never a 500 or a bare 409
+    for round_ in range(5):
+        email = f"race{round_}@example.com"
+        creates = [client.post(BASE, json={"email": email}, headers=admin) for _ in range(4)]
+        upserts = [
+            client.post(
+                f"{BASE}/upsert", json={"email": email, "first_name": f"U{i}"}, headers=admin
+            )
+            for i in range(4)
+        ]
+        responses = await asyncio.gather(*creates, *upserts)
+        holder = await db.fetchval(
+            "SELECT customer_id FROM customer_identities "
+            "WHERE tenant_id = $1 AND value = $2 AND released_at IS NULL",
+            tenant,
+            email,
+        )
+        for response in responses[:4]:
+            assert response.status_code in (201, 409), response.text
+            if response.status_code == 409:
+                assert response.json()["conflicting_customer_id"] == str(holder)
+        for response in responses[4:]:
+            assert response.status_code in (200, 201), response.text
+            assert response.json()["customer"]["id"] == str(holder)
+        assert [r.status_code for r in responses].count(201) == 1
+    count = await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant)
+    assert count == 5

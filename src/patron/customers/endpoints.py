@@ -95,10 +95,19 @@ def _location(request: Request, customer_id: uuid.UUID) -> str:
 async def create_customer(
     body: CustomerCreate,
     request: Request,
-    ctx: Annotated[RequestContext, Depends(WRITERS, scope="function")],
+    ctx: Annotated[RequestContext, Depends(EndpointScope(ADMIN, MANAGER, SERVICE))],
 ) -> Response:
     ctx.check_tenant_claim("body tenant_id", body.tenant_id)
-    customer = await service(ctx).create(body)
+    driver = "tags" not in body.model_fields_set
+    try:
+        async with ctx.unit_of_work(driver=driver):
+            customer = await service(ctx).create(body)
+    except IdentityTaken:
+        # an upsert (which takes no identity lock) created a holder between our look and
+        # our insert: the second attempt's look finds it and answers the documented 409
+        # with conflicting_customer_id
+        async with ctx.unit_of_work(driver=driver):
+            customer = await service(ctx).create(body)
     return customer_response(customer, 201, {"Location": _location(request, customer.id)})
 
 
