@@ -47,6 +47,7 @@ from aio_pika.abc import (
 
 from patron.config import Settings
 from patron.context import AppContext
+from patron.kit import amqp
 from patron.orders.inbox import InboxProcessor, MalformedMessage
 from patron.runtime.supervisor import BackgroundService
 
@@ -170,7 +171,7 @@ class OrderEventConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; raises on broker trouble (the supervisor restarts)."""
-        connection = await aio_pika.connect(self.url)
+        connection = await amqp.connect(self.url)
         async with connection:
             channel = await connection.channel(publisher_confirms=True)
             await channel.set_qos(prefetch_count=self.topology.prefetch)

@@ -24,6 +24,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
+from patron.kit import amqp
 from patron.relay.store import PendingEvent
 from patron.relay.transport import CLOUDEVENTS_JSON, BatchResult, BrokerUnavailable, encode
 
@@ -80,7 +81,7 @@ class RabbitMQTransport:
         """
         await self.close()
         try:
-            self._connection = await aio_pika.connect(self.url, timeout=CONNECT_TIMEOUT_SECONDS)
+            self._connection = await amqp.connect(self.url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
             self._channel = await self._connection.channel(publisher_confirms=True)
             self._exchange = await self._channel.declare_exchange(
                 self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
