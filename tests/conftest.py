@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from patron.app import create_app
 from patron.auth.api_keys import create_api_key
 from patron.auth.principal import Role
-from patron.config import Settings
+from patron.config import Settings, get_settings
 from patron.context import AppContext, build_context
 from patron.db import migrate
 from patron.db.engine import create_admin_engine, create_sessionmaker
@@ -200,6 +200,16 @@ def token_headers(issuer: Issuer) -> TokenFactory:
 async def admin(api_key_headers: ApiKeyFactory, tenant: str) -> dict[str, str]:
     """Headers of a tenant admin API key."""
     return await api_key_headers(Role.ADMIN, tenant)
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None]:
+    """Environment for ``patron`` CLI commands run in-process: the test database, and
+    settings read afresh."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 async def create_customer(

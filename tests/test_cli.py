@@ -7,15 +7,6 @@ import pytest
 from typer.testing import CliRunner
 
 from patron.cli import app as cli
-from patron.config import get_settings
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 @pytest.mark.usefixtures("cli_env")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -18,6 +18,7 @@ from patron.context import build_context
 from patron.db import migrate
 from patron.db.bootstrap import resolve_database_url
 from patron.db.engine import create_admin_engine, create_sessionmaker, create_system_engine
+from patron.events import retention
 from patron.logging import configure_logging
 from patron.orders import rebuild as stats_rebuild
 from patron.orders.stats import Drift
@@ -188,6 +189,37 @@ def events_resend(
     settings = get_settings()
     count = asyncio.run(_resend(settings, resolve_database_url(settings), since, parsed_id))
     typer.echo(f"{count} event(s) marked for republishing")
+
+
+async def _prune(settings: Settings, url: str, before: datetime) -> retention.Pruned:
+    engine = create_system_engine(settings, url, pool_size=1)
+    try:
+        return await retention.prune(engine, before)
+    finally:
+        await engine.dispose()
+
+
+@events_app.command("prune")
+def events_prune(
+    older_than_days: Annotated[
+        int,
+        typer.Option(
+            "--older-than-days",
+            min=1,
+            help="Delete what finished longer ago than this many days",
+        ),
+    ],
+) -> None:
+    """Delete published outbox events (already fanned out to webhooks), finished webhook
+    deliveries and consumed-message ids older than the cut-off; pending and dead-lettered
+    events stay. The events feed then starts at the cut-off. Run it from cron."""
+    before = datetime.now(UTC) - timedelta(days=older_than_days)
+    settings = get_settings()
+    pruned = asyncio.run(_prune(settings, resolve_database_url(settings), before))
+    typer.echo(
+        f"deleted {pruned.events} event(s), {pruned.deliveries} webhook delivery(ies), "
+        f"{pruned.inbox_messages} inbox message id(s) older than {before.isoformat()}"
+    )
 
 
 async def _run_worker(settings: Settings, url: str) -> None:

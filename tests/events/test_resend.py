@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import asyncpg
 import httpx
@@ -11,16 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from patron.cli import app as cli
-from patron.config import get_settings
 from tests.conftest import create_customer, outbox_rows
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None]:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 async def _publish_all(db: asyncpg.Pool, tenant: str) -> None:

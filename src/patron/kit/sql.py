@@ -102,6 +102,14 @@ class CompiledStatement:
         """Run it for its effect."""
         await (await driver_connection(executor)).execute(self.sql, *self.args(params))
 
+    async def execute_count(self, executor: Executor, params: Mapping[str, Any]) -> int:
+        """Run an ``INSERT``/``UPDATE``/``DELETE``; returns the rows it touched (from the
+        command tag, e.g. ``DELETE 42``)."""
+        status: str = await (await driver_connection(executor)).execute(
+            self.sql, *self.args(params)
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
 
 def _default_maker(default: Any) -> Callable[[], Any] | None:
     if isinstance(default, ScalarElementColumnDefault):
