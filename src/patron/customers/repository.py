@@ -13,7 +13,6 @@ from sqlalchemy import (
     Row,
     String,
     Table,
-    Text,
     Uuid,
     bindparam,
     func,
@@ -21,14 +20,12 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import Select
 
 from patron.errors import Conflict
-from patron.identities.repository import insert_identities, new_identity_params
+from patron.identities.repository import KEY_MATCH, insert_identities, new_identity_params
 from patron.identities.schemas import IdentityKey
 from patron.kit.repository import (
     PreparedQuery,
@@ -85,16 +82,6 @@ _GET_BY_ID = PreparedQuery(
 )
 
 
-# The live holders of identity keys (three parallel arrays), locked in primary-key order.
-_KEYS = (
-    func.unnest(
-        bindparam("kinds", type_=ARRAY(Text)),
-        bindparam("namespaces", type_=ARRAY(Text)),
-        bindparam("values", type_=ARRAY(Text)),
-    )
-    .table_valued("kind", "namespace", "value")
-    .render_derived()
-)
 # The live holders of identity keys (three parallel arrays): as read, for an upsert's
 # first look outside a transaction; and locked in primary-key order, inside one.
 _HOLDERS_SELECT = (
@@ -107,9 +94,7 @@ _HOLDERS_SELECT = (
             select(I.customer_id).where(
                 tenant_filter(CustomerIdentity),
                 I.released_at.is_(None),
-                tuple_(I.kind, I.namespace, I.value).in_(
-                    select(_KEYS.c.kind, _KEYS.c.namespace, _KEYS.c.value)
-                ),
+                KEY_MATCH,
             )
         ),
     )

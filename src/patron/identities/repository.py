@@ -87,12 +87,14 @@ _KEYS = (
     .render_derived()
 )
 _I = CustomerIdentity
-_KEY_MATCH = tuple_(_I.kind, _I.namespace, _I.value).in_(
+# ``customer_identities`` rows whose key is one of the arrays' (the customer repository's
+# holder look-up uses it too); parameters as in :func:`_key_arrays`.
+KEY_MATCH = tuple_(_I.kind, _I.namespace, _I.value).in_(
     select(_KEYS.c.kind, _KEYS.c.namespace, _KEYS.c.value)
 )
 _HOLDERS = PreparedQuery(
     select(_I.kind, _I.namespace, _I.value, _I.customer_id).where(
-        tenant_filter(_I), _I.released_at.is_(None), _KEY_MATCH
+        tenant_filter(_I), _I.released_at.is_(None), KEY_MATCH
     )
 )
 _REMOVE = PreparedQuery(
@@ -100,7 +102,7 @@ _REMOVE = PreparedQuery(
         tenant_filter(_I),
         _I.customer_id == bindparam("customer_id", type_=Uuid),
         _I.released_at.is_(None),
-        _KEY_MATCH,
+        KEY_MATCH,
     )
 )
 
