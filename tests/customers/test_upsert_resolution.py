@@ -5,6 +5,7 @@ version seen, and falls back to the locked path when the customer moved on meanw
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import asyncpg
@@ -15,6 +16,7 @@ from patron.auth.principal import Principal, Role
 from patron.context import AppContext
 from patron.customers.schemas import CustomerUpsert
 from patron.customers.service import CustomerService, IdentityTaken, UpsertPlan
+from patron.ops.metrics import IDENTITY_RACES
 from tests.conftest import outbox_rows
 
 BASE = "/api/v1/customers"
@@ -173,3 +175,52 @@ async def test_creates_racing_upserts_get_201_or_the_documented_409(
         assert [r.status_code for r in responses].count(201) == 1
     count = await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant)
     assert count == 5
+
+
+async def test_an_upsert_that_loses_the_create_race_updates_the_winner(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    # The winner is a transaction of our own that has inserted a customer holding the
+    # email but not committed: the upsert's first look cannot see it, so it inserts too
+    # and waits on the unique index; once the winner commits, its insert fails and the
+    # endpoint looks again.
+    races = IDENTITY_RACES.labels("upsert")
+    before = races._value.get()
+    winner = uuid.uuid4()
+    async with db.acquire() as connection:
+        transaction = connection.transaction()
+        await transaction.start()
+        await connection.execute(
+            "INSERT INTO customers (id, tenant_id, email, status, customer_type, external_ids,"
+            " marketing_opt_in, tags, attributes, preferences, version)"
+            " VALUES ($1, $2, 'race@example.com', 'ACTIVE', 'RETAIL', '{}', false, '{}',"
+            " '{}', '{}', 1)",
+            winner,
+            tenant,
+        )
+        await connection.execute(
+            "INSERT INTO customer_identities (id, tenant_id, customer_id, kind, namespace, value)"
+            " VALUES ($1, $2, $3, 'email', '', 'race@example.com')",
+            uuid.uuid4(),
+            tenant,
+            winner,
+        )
+        body = {"email": "race@example.com", "first_name": "Late"}
+        request = asyncio.create_task(client.post(f"{BASE}/upsert", json=body, headers=admin))
+        for _ in range(200):  # until the upsert's insert waits for our transaction
+            waiting = await db.fetchval(
+                "SELECT count(*) FROM pg_locks JOIN pg_stat_activity USING (pid)"
+                " WHERE NOT granted AND locktype = 'transactionid'"
+                " AND datname = current_database()"
+            )
+            if waiting or request.done():
+                break
+            await asyncio.sleep(0.05)
+        assert not request.done()
+        await transaction.commit()
+    response = await request
+    assert response.status_code == 200, response.text
+    assert response.json()["customer"]["id"] == str(winner)
+    assert response.json()["customer"]["first_name"] == "Late"
+    assert races._value.get() == before + 1
+    assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 1

@@ -33,6 +33,7 @@ from patron.errors import Forbidden, InvalidInput, validation_errors
 from patron.kit.etag import etag_for
 from patron.kit.jsonutil import dumps
 from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from patron.ops.metrics import IDENTITY_RACES
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -103,6 +104,7 @@ async def create_customer(
         async with ctx.unit_of_work(driver=driver):
             customer = await service(ctx).create(body)
     except IdentityTaken:
+        IDENTITY_RACES.labels("create").inc()
         # an upsert (which takes no identity lock) created a holder between our look and
         # our insert: the second attempt's look finds it and answers the documented 409
         # with conflicting_customer_id
@@ -242,6 +244,7 @@ async def upsert_customer(
                 created, customer = await svc.upsert(plan)
         except IdentityTaken:
             # a concurrent upsert created the customer first: look again
+            IDENTITY_RACES.labels("upsert").inc()
             if attempt == UPSERT_ATTEMPTS:
                 raise
             attempt += 1

@@ -73,6 +73,13 @@ OUTBOX_DEAD_LETTERS = Gauge(
     "Outbox events the relay gave up on after RELAY_MAX_ATTEMPTS broker rejections.",
     registry=REGISTRY,
 )
+IDENTITY_RACES = Counter(
+    "patron_identity_races_total",
+    "Optimistic customer creates that lost an identity to a concurrent request and were "
+    "run again (decision 0002), by route.",
+    ["route"],
+    registry=REGISTRY,
+)
 RELAY_PUBLISHED = Counter(
     "patron_relay_published_total",
     "Outbox events published and confirmed by the broker, by transport.",
