@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import ValidationError
@@ -36,12 +37,15 @@ from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from patron.ops.metrics import IDENTITY_RACES
 
 router = APIRouter(prefix="/customers", tags=["customers"])
+T = TypeVar("T")
 
 ADMIN, MANAGER, AGENT, SERVICE = Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE
 WRITERS = Scope(ADMIN, MANAGER, SERVICE)
-# An upsert that loses a race to create its customer looks again; a third loss in a row
-# (three concurrent twins) is answered 409.
+# A write that loses an identity to a concurrent create looks again: an upsert up to
+# three times in all (a third loss in a row is answered 409), a create once more (its
+# second look answers the 409 with the holder's id).
 UPSERT_ATTEMPTS = 3
+CREATE_ATTEMPTS = 2
 READERS = Scope(ADMIN, MANAGER, AGENT, SERVICE)
 
 # What a customer may change about themselves through PATCH.
@@ -100,16 +104,15 @@ async def create_customer(
 ) -> Response:
     ctx.check_tenant_claim("body tenant_id", body.tenant_id)
     driver = "tags" not in body.model_fields_set
-    try:
+
+    async def create() -> CustomerRead:
         async with ctx.unit_of_work(driver=driver):
-            customer = await service(ctx).create(body)
-    except IdentityTaken:
-        IDENTITY_RACES.labels("create").inc()
-        # an upsert (which takes no identity lock) created a holder between our look and
-        # our insert: the second attempt's look finds it and answers the documented 409
-        # with conflicting_customer_id
-        async with ctx.unit_of_work(driver=driver):
-            customer = await service(ctx).create(body)
+            return await service(ctx).create(body)
+
+    # an upsert (which takes no identity lock) may create a holder between our look and
+    # our insert: the second attempt's look finds it and answers the documented 409 with
+    # conflicting_customer_id
+    customer = await _retrying_identity_races("create", CREATE_ATTEMPTS, create)
     return customer_response(customer, 201, {"Location": _location(request, customer.id)})
 
 
@@ -228,8 +231,8 @@ async def upsert_customer(
     # on its own, and the write is a driver transaction, no ORM session. ``tags`` go
     # through the tag domain, which needs one.
     driver = "tags" not in merged.model_fields_set
-    attempt = 1
-    while True:
+
+    async def upsert() -> Response:
         plan: UpsertPlan | None = None
         if driver:
             async with ctx.driver_reads():
@@ -237,19 +240,31 @@ async def upsert_customer(
             unchanged = CustomerService.unchanged(plan)
             if unchanged is not None:
                 return _upsert_response(request, False, unchanged)
-        try:
-            async with ctx.unit_of_work(driver=driver):
-                svc = service(ctx)
-                plan = plan or await svc.resolve_upsert(merged, read=False)
-                created, customer = await svc.upsert(plan)
-        except IdentityTaken:
-            # a concurrent upsert created the customer first: look again
-            IDENTITY_RACES.labels("upsert").inc()
-            if attempt == UPSERT_ATTEMPTS:
-                raise
-            attempt += 1
-            continue
+        async with ctx.unit_of_work(driver=driver):
+            svc = service(ctx)
+            created, customer = await svc.upsert(
+                plan or await svc.resolve_upsert(merged, read=False)
+            )
         return _upsert_response(request, created, customer)
+
+    # a concurrent upsert may create the customer first: look again
+    return await _retrying_identity_races("upsert", UPSERT_ATTEMPTS, upsert)
+
+
+async def _retrying_identity_races(
+    route: str, attempts: int, attempt: Callable[[], Awaitable[T]]
+) -> T:
+    """Run ``attempt`` (a whole unit of work) again when it loses an identity to a
+    concurrent create (:class:`IdentityTaken`, decision 0002), up to ``attempts`` times in
+    all; the last loss is the 409. Each loss counts in ``patron_identity_races_total``."""
+    for remaining in range(attempts - 1, -1, -1):
+        try:
+            return await attempt()
+        except IdentityTaken:
+            IDENTITY_RACES.labels(route).inc()
+            if not remaining:
+                raise
+    raise ValueError("attempts must be at least 1")
 
 
 def _upsert_response(request: Request, created: bool, customer: CustomerRead) -> Response:

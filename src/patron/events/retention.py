@@ -86,11 +86,12 @@ async def prune(engine: AsyncEngine, before: datetime, *, batch_size: int = 5_00
         "succeeded": DELIVERY_SUCCEEDED,
         "failed": DELIVERY_FAILED,
     }
+    sessions = create_sessionmaker(engine)
     counts = []
     for statement in (_EVENTS, _DELIVERIES, _INBOX):
         total = 0
         while True:
-            async with create_sessionmaker(engine)() as session, session.begin():
+            async with sessions() as session, session.begin():
                 deleted = await statement.execute_count(session, {**params, "batch": batch_size})
             total += deleted
             if deleted < batch_size:
