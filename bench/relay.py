@@ -118,15 +118,24 @@ class Counter:
         return time.perf_counter()
 
 
-async def _consumer(
+async def _customer_events_queue(
     amqp: str, exchange: str
-) -> tuple[aio_pika.abc.AbstractConnection, Counter, Callable[[], Any]]:
+) -> tuple[aio_pika.abc.AbstractConnection, aio_pika.abc.AbstractQueue]:
+    """A new connection and an exclusive queue bound to ``v1.customer.#`` on the run's
+    exchange (declared durable, as the relay declares it), prefetch 1,000."""
     connection = await aio_pika.connect(amqp)
     channel = await connection.channel()
     await channel.set_qos(prefetch_count=1000)
     ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
     queue = await channel.declare_queue("", exclusive=True)
     await queue.bind(ex, "v1.customer.#")
+    return connection, queue
+
+
+async def _consumer(
+    amqp: str, exchange: str
+) -> tuple[aio_pika.abc.AbstractConnection, Counter, Callable[[], Any]]:
+    connection, queue = await _customer_events_queue(amqp, exchange)
     counter = Counter()
     await queue.consume(counter.on_message, no_ack=True)
 
@@ -227,12 +236,7 @@ def _latency_consumer(
     then writes ``{message_id: arrival}`` to ``out_path``."""
 
     async def main() -> None:
-        connection = await aio_pika.connect(amqp)
-        channel = await connection.channel()
-        await channel.set_qos(prefetch_count=1000)
-        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-        queue = await channel.declare_queue("", exclusive=True)
-        await queue.bind(ex, "v1.customer.#")
+        connection, queue = await _customer_events_queue(amqp, exchange)
         arrived: dict[str, float] = {}
 
         async def on_message(message: AbstractIncomingMessage) -> None:

@@ -9,7 +9,9 @@ column defaults.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import asyncpg
 import pytest
@@ -22,8 +24,8 @@ from patron.events.types import EventType
 from patron.identities.repository import IdentityRepository
 from patron.identities.schemas import IdentityKey, IdentityKind
 from patron.kit.ids import new_id
-from patron.kit.sql import CompiledStatement
-from patron.tenancy import trusted_tenant
+from patron.kit.sql import CompiledStatement, Executor
+from patron.tenancy import TenantId, trusted_tenant
 from tests.conftest import make_settings
 
 NOW = CompiledStatement(text("SELECT now() AS tx, clock_timestamp() AS wall"))
@@ -38,6 +40,28 @@ async def one_connection(database_url: str) -> AsyncIterator[Database]:
     )
     yield Database(engine)
     await engine.dispose()
+
+
+async def _one_committed_one_failed(
+    unit: Callable[[TenantId], AbstractAsyncContextManager[Executor]],
+    tenant: str,
+    db: asyncpg.Pool,
+) -> list[dict[str, Any]]:
+    """Record an event in one unit that commits and one that raises after its write;
+    returns the data of the tenant's outbox rows."""
+    scoped = trusted_tenant(tenant)
+    async with unit(scoped) as executor:
+        await outbox.record(executor, scoped, EventType.CUSTOMER_DELETED, None, {"n": 1})
+
+    async def failing_use_case() -> None:
+        async with unit(scoped) as executor:
+            await outbox.record(executor, scoped, EventType.CUSTOMER_DELETED, None, {"n": 2})
+            raise RuntimeError("the use case fails after its write")
+
+    with pytest.raises(RuntimeError):
+        await failing_use_case()
+    rows = await db.fetch("SELECT data FROM outbox_events WHERE tenant_id = $1", tenant)
+    return [dict(r["data"]) for r in rows]
 
 
 async def test_prepared_statements_run_inside_the_unit_of_works_transaction(
@@ -57,19 +81,8 @@ async def test_prepared_statements_run_inside_the_unit_of_works_transaction(
 async def test_a_failed_unit_of_work_rolls_back_prepared_writes(
     one_connection: Database, tenant: str, db: asyncpg.Pool
 ) -> None:
-    scoped = trusted_tenant(tenant)
-    async with one_connection.unit_of_work(scoped) as session:
-        await outbox.record(session, scoped, EventType.CUSTOMER_DELETED, None, {"n": 1})
-
-    async def failing_use_case() -> None:
-        async with one_connection.unit_of_work(scoped) as session:
-            await outbox.record(session, scoped, EventType.CUSTOMER_DELETED, None, {"n": 2})
-            raise RuntimeError("the use case fails after its write")
-
-    with pytest.raises(RuntimeError):
-        await failing_use_case()
-    rows = await db.fetch("SELECT data FROM outbox_events WHERE tenant_id = $1", tenant)
-    assert [dict(r["data"]) for r in rows] == [{"n": 1}]
+    written = await _one_committed_one_failed(one_connection.unit_of_work, tenant, db)
+    assert written == [{"n": 1}]
 
 
 def test_column_defaults_of_the_model_are_filled_in() -> None:
@@ -117,22 +130,12 @@ async def test_driver_reads_follow_the_tenant_on_a_reused_connection(
 async def test_a_driver_unit_of_work_is_one_transaction_that_commits_or_rolls_back(
     one_connection: Database, tenant: str, db: asyncpg.Pool
 ) -> None:
-    scoped = trusted_tenant(tenant)
-    async with one_connection.driver_unit_of_work(scoped) as connection:
-        await outbox.record(connection, scoped, EventType.CUSTOMER_DELETED, None, {"n": 1})
+    async with one_connection.driver_unit_of_work(trusted_tenant(tenant)) as connection:
         first = await NOW.fetchrow(connection, {})
         second = await NOW.fetchrow(connection, {})
         assert first["tx"] == second["tx"]  # both statements inside one transaction
-
-    async def failing_use_case() -> None:
-        async with one_connection.driver_unit_of_work(scoped) as connection:
-            await outbox.record(connection, scoped, EventType.CUSTOMER_DELETED, None, {"n": 2})
-            raise RuntimeError("the use case fails after its write")
-
-    with pytest.raises(RuntimeError):
-        await failing_use_case()
-    rows = await db.fetch("SELECT data FROM outbox_events WHERE tenant_id = $1", tenant)
-    assert [dict(r["data"]) for r in rows] == [{"n": 1}]
+    written = await _one_committed_one_failed(one_connection.driver_unit_of_work, tenant, db)
+    assert written == [{"n": 1}]
 
 
 async def test_a_driver_unit_of_work_sets_the_tenant_again_after_a_rollback(

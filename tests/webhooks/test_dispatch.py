@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -14,7 +15,6 @@ import httpx
 
 from patron.context import AppContext
 from patron.events.outbox import to_cloudevent
-from patron.models import OutboxEvent
 from patron.models.webhook_cursor import FANOUT_CURSOR
 from patron.webhooks.dispatcher import Outcome, build_webhook_services
 from tests.conftest import create_customer, outbox_rows
@@ -56,17 +56,7 @@ async def endpoint_row(db: asyncpg.Pool, endpoint_id: str) -> asyncpg.Record:
 
 def cloudevent_of(row: asyncpg.Record) -> dict[str, Any]:
     """The envelope Patron must send for an outbox row (read with the superuser pool)."""
-    event = OutboxEvent(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        type=row["type"],
-        source=row["source"],
-        subject=row["subject"],
-        time=row["time"],
-        data=row["data"],
-        trace_id=row["trace_id"],
-    )
-    return to_cloudevent(event)
+    return to_cloudevent(SimpleNamespace(**dict(row)))
 
 
 async def test_customer_changes_arrive_signed_as_cloudevents(
