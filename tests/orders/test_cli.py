@@ -215,20 +215,23 @@ async def test_patron_worker_process_consumes_and_stops_on_sigterm(
     )
     connection = await aio_pika.connect(rabbitmq_url)
     try:
-        channel = await connection.channel()
+        # an unroutable message fails the publish instead of vanishing
+        channel = await connection.channel(on_return_raises=True)
 
-        async def declared() -> bool:
-            # the worker declares its topology on start; a missing queue closes the channel
+        async def consuming() -> bool:
+            # The worker declares the queue, binds it, then consumes: the queue alone can
+            # exist before its bindings (a message published then is dropped), a consumer
+            # on it cannot. A missing queue closes the probe's channel.
             probe = await connection.channel()
             try:
-                await probe.declare_queue(queue, passive=True)
+                declared = await probe.declare_queue(queue, passive=True)
             except aio_pika.exceptions.ChannelClosed:
                 return False
             await probe.close()
-            return True
+            return bool(declared.declaration_result.consumer_count)
 
         # start-up imports everything: allow for a machine busy with benchmarks
-        await eventually(declared, seconds=60)
+        await eventually(consuming, seconds=60)
         exchange = await channel.get_exchange(f"{queue}.exchange")
         event = {
             "specversion": "1.0",
@@ -251,7 +254,12 @@ async def test_patron_worker_process_consumes_and_stops_on_sigterm(
                 f"{queue}-1",
             )
 
-        row = await eventually(recorded, seconds=30)
+        try:
+            row = await eventually(recorded, seconds=30)
+        except pytest.fail.Exception:
+            process.kill()
+            _, stderr = await process.communicate()
+            pytest.fail(f"the worker recorded nothing in 30 s; its stderr:\n{stderr.decode()}")
         assert (str(row["customer_id"]), row["status"]) == (customer["id"], "PAID")
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
