@@ -15,7 +15,8 @@ import pytest
 from patron.auth.principal import Principal, Role
 from patron.context import AppContext
 from patron.customers.schemas import CustomerUpsert
-from patron.customers.service import CustomerService, IdentityTaken, UpsertPlan
+from patron.customers.service import CustomerService, UpsertPlan
+from patron.identities.repository import IdentityTaken
 from patron.ops.metrics import IDENTITY_RACES
 from tests.conftest import outbox_rows
 
@@ -177,38 +178,44 @@ async def test_creates_racing_upserts_get_201_or_the_documented_409(
     assert count == 5
 
 
-async def test_an_upsert_that_loses_the_create_race_updates_the_winner(
-    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
-) -> None:
-    # The winner is a transaction of our own that has inserted a customer holding the
-    # email but not committed: the upsert's first look cannot see it, so it inserts too
-    # and waits on the unique index; once the winner commits, its insert fails and the
-    # endpoint looks again.
-    races = IDENTITY_RACES.labels("upsert")
-    before = races._value.get()
-    winner = uuid.uuid4()
-    async with db.acquire() as connection:
-        transaction = connection.transaction()
-        await transaction.start()
-        await connection.execute(
+class Winner:
+    """A concurrent create that wins an identity race: a transaction of the test's own that
+    has inserted a customer holding ``email`` but not committed. A request's first look
+    cannot see it, so the request writes the email too and waits on the unique index of
+    live identities; :meth:`commit` then makes the request lose."""
+
+    def __init__(self, db: asyncpg.Pool, tenant: str, email: str) -> None:
+        self.db, self.tenant, self.email = db, tenant, email
+        self.id = uuid.uuid4()
+        self.committed = False
+
+    async def __aenter__(self) -> Winner:
+        self.connection = await self.db.acquire()
+        self.transaction = self.connection.transaction()
+        await self.transaction.start()
+        await self.connection.execute(
             "INSERT INTO customers (id, tenant_id, email, status, customer_type, external_ids,"
             " marketing_opt_in, tags, attributes, preferences, version)"
-            " VALUES ($1, $2, 'race@example.com', 'ACTIVE', 'RETAIL', '{}', false, '{}',"
-            " '{}', '{}', 1)",
-            winner,
-            tenant,
+            " VALUES ($1, $2, $3, 'ACTIVE', 'RETAIL', '{}', false, '{}', '{}', '{}', 1)",
+            self.id,
+            self.tenant,
+            self.email,
         )
-        await connection.execute(
+        await self.connection.execute(
             "INSERT INTO customer_identities (id, tenant_id, customer_id, kind, namespace, value)"
-            " VALUES ($1, $2, $3, 'email', '', 'race@example.com')",
+            " VALUES ($1, $2, $3, 'email', '', $4)",
             uuid.uuid4(),
-            tenant,
-            winner,
+            self.tenant,
+            self.id,
+            self.email,
         )
-        body = {"email": "race@example.com", "first_name": "Late"}
-        request = asyncio.create_task(client.post(f"{BASE}/upsert", json=body, headers=admin))
-        for _ in range(200):  # until the upsert's insert waits for our transaction
-            waiting = await db.fetchval(
+        return self
+
+    async def commit_once_waited_on(self, request: asyncio.Task[httpx.Response]) -> None:
+        """Commit as soon as ``request`` waits for this transaction (fails the test if the
+        request finishes first: it never raced)."""
+        for _ in range(200):
+            waiting = await self.db.fetchval(
                 "SELECT count(*) FROM pg_locks JOIN pg_stat_activity USING (pid)"
                 " WHERE NOT granted AND locktype = 'transactionid'"
                 " AND datname = current_database()"
@@ -216,11 +223,81 @@ async def test_an_upsert_that_loses_the_create_race_updates_the_winner(
             if waiting or request.done():
                 break
             await asyncio.sleep(0.05)
-        assert not request.done()
-        await transaction.commit()
+        assert not request.done(), "the request did not wait for the winner"
+        await self.transaction.commit()
+        self.committed = True
+
+    async def __aexit__(self, *exc: object) -> None:
+        if not self.committed:
+            await self.transaction.rollback()
+        await self.db.release(self.connection)
+
+
+async def test_an_upsert_that_loses_the_create_race_updates_the_winner(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    races = IDENTITY_RACES.labels("upsert")
+    before = races._value.get()
+    async with Winner(db, tenant, "race@example.com") as winner:
+        body = {"email": "race@example.com", "first_name": "Late"}
+        request = asyncio.create_task(client.post(f"{BASE}/upsert", json=body, headers=admin))
+        await winner.commit_once_waited_on(request)
     response = await request
     assert response.status_code == 200, response.text
-    assert response.json()["customer"]["id"] == str(winner)
+    assert response.json()["customer"]["id"] == str(winner.id)
     assert response.json()["customer"]["first_name"] == "Late"
     assert races._value.get() == before + 1
     assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 1
+
+
+async def test_an_upsert_whose_new_identity_is_taken_meanwhile_answers_merge_first(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    # The customer found by PSID gains an email that a concurrent create takes first: the
+    # upsert's identity insert loses, it looks again and finds the two customers.
+    first = await client.post(f"{BASE}/upsert", json={"app_id": "9", "psid": "7"}, headers=admin)
+    holder = first.json()["customer"]["id"]
+    races = IDENTITY_RACES.labels("upsert")
+    before = races._value.get()
+    async with Winner(db, tenant, "taken@example.com") as winner:
+        body = {"app_id": "9", "psid": "7", "email": "taken@example.com"}
+        request = asyncio.create_task(client.post(f"{BASE}/upsert", json=body, headers=admin))
+        await winner.commit_once_waited_on(request)
+    response = await request
+    assert response.status_code == 409, response.text
+    problem = response.json()
+    assert problem["conflicting_customer_ids"] == sorted([holder, str(winner.id)])
+    assert "merge them first" in problem["detail"]
+    assert races._value.get() == before + 1
+    # nothing of the losing upsert stayed
+    row = await db.fetchrow("SELECT email, version FROM customers WHERE id = $1", uuid.UUID(holder))
+    assert (row["email"], row["version"]) == (None, 1)
+    assert [e["type"] for e in await outbox_rows(db, tenant)] == ["customer.created"]
+
+
+async def test_a_patch_whose_email_is_taken_meanwhile_names_the_holder(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    # PATCH checks the email is free, then inserts its identity; a concurrent create that
+    # commits the same email in between wins the unique index. The answer is the same 409
+    # as when the email was taken before: naming the holder, not a bare unique violation.
+    created = await client.post(BASE, json={"first_name": "Ann"}, headers=admin)
+    customer = created.json()["id"]
+    races = IDENTITY_RACES.labels("update")
+    before = races._value.get()
+    async with Winner(db, tenant, "taken@example.com") as winner:
+        request = asyncio.create_task(
+            client.patch(f"{BASE}/{customer}", json={"email": "taken@example.com"}, headers=admin)
+        )
+        await winner.commit_once_waited_on(request)
+    response = await request
+    assert response.status_code == 409, response.text
+    problem = response.json()
+    assert problem["conflicting_customer_id"] == str(winner.id)
+    assert problem["identity"] == {"kind": "email", "namespace": "", "value": "taken@example.com"}
+    assert races._value.get() == before + 1
+    row = await db.fetchrow(
+        "SELECT email, version FROM customers WHERE id = $1", uuid.UUID(customer)
+    )
+    assert (row["email"], row["version"]) == (None, 1)
+    assert [e["type"] for e in await outbox_rows(db, tenant)] == ["customer.created"]

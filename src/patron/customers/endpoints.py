@@ -29,8 +29,9 @@ from patron.customers.schemas import (
     Platform,
     UpsertResult,
 )
-from patron.customers.service import CustomerService, IdentityTaken, UpsertPlan, read_customer
-from patron.errors import Forbidden, InvalidInput, validation_errors
+from patron.customers.service import CustomerService, UpsertPlan, read_customer
+from patron.errors import Forbidden, InvalidInput, PatronError, validation_errors
+from patron.identities.repository import IdentityTaken
 from patron.kit.etag import etag_for
 from patron.kit.jsonutil import dumps
 from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -40,12 +41,14 @@ router = APIRouter(prefix="/customers", tags=["customers"])
 T = TypeVar("T")
 
 ADMIN, MANAGER, AGENT, SERVICE = Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE
-WRITERS = Scope(ADMIN, MANAGER, SERVICE)
 # A write that loses an identity to a concurrent create looks again: an upsert up to
-# three times in all (a third loss in a row is answered 409), a create once more (its
-# second look answers the 409 with the holder's id).
+# three times in all (it may then update the winner), a create once more (its second look
+# answers the 409 with the holder's id). An update is not tried again: the winner now
+# holds the key, so the answer is that 409 either way. A last loss is answered with the
+# 409 naming the holder.
 UPSERT_ATTEMPTS = 3
 CREATE_ATTEMPTS = 2
+UPDATE_ATTEMPTS = 1
 READERS = Scope(ADMIN, MANAGER, AGENT, SERVICE)
 
 # What a customer may change about themselves through PATCH.
@@ -112,7 +115,7 @@ async def create_customer(
     # an upsert (which takes no identity lock) may create a holder between our look and
     # our insert: the second attempt's look finds it and answers the documented 409 with
     # conflicting_customer_id
-    customer = await _retrying_identity_races("create", CREATE_ATTEMPTS, create)
+    customer = await _retrying_identity_races(ctx, "create", CREATE_ATTEMPTS, create)
     return customer_response(customer, 201, {"Location": _location(request, customer.id)})
 
 
@@ -248,22 +251,29 @@ async def upsert_customer(
         return _upsert_response(request, created, customer)
 
     # a concurrent upsert may create the customer first: look again
-    return await _retrying_identity_races("upsert", UPSERT_ATTEMPTS, upsert)
+    return await _retrying_identity_races(ctx, "upsert", UPSERT_ATTEMPTS, upsert)
 
 
 async def _retrying_identity_races(
-    route: str, attempts: int, attempt: Callable[[], Awaitable[T]]
+    ctx: RequestContext, route: str, attempts: int, attempt: Callable[[], Awaitable[T]]
 ) -> T:
     """Run ``attempt`` (a whole unit of work) again when it loses an identity to a
     concurrent create (:class:`IdentityTaken`, decision 0002), up to ``attempts`` times in
-    all; the last loss is the 409. Each loss counts in ``patron_identity_races_total``."""
+    all. The last loss is the documented 409 naming the holder
+    (:meth:`CustomerService.race_conflict`, a fresh read). Each loss counts in
+    ``patron_identity_races_total{route}``."""
     for remaining in range(attempts - 1, -1, -1):
         try:
             return await attempt()
-        except IdentityTaken:
+        except IdentityTaken as taken:
             IDENTITY_RACES.labels(route).inc()
-            if not remaining:
+            if remaining:
+                continue
+            async with ctx.driver_reads():
+                named: PatronError = await service(ctx).race_conflict(taken)
+            if named is taken:
                 raise
+            raise named from taken
     raise ValueError("attempts must be at least 1")
 
 
@@ -306,11 +316,11 @@ async def get_customer(
 async def put_customer(
     customer_id: uuid.UUID,
     body: CustomerUpdate,
-    ctx: Annotated[RequestContext, Depends(WRITERS, scope="function")],
+    ctx: Annotated[RequestContext, Depends(EndpointScope(ADMIN, MANAGER, SERVICE))],
     if_match: IfMatch = None,
 ) -> Response:
     ctx.check_tenant_claim("body tenant_id", body.tenant_id)
-    return customer_response(await service(ctx).update(customer_id, body, if_match=if_match))
+    return customer_response(await _update(ctx, customer_id, body, if_match))
 
 
 @router.patch(
@@ -323,8 +333,7 @@ async def patch_customer(
     customer_id: uuid.UUID,
     body: CustomerUpdate,
     ctx: Annotated[
-        RequestContext,
-        Depends(Scope(ADMIN, MANAGER, SERVICE, customer_self=True), scope="function"),
+        RequestContext, Depends(EndpointScope(ADMIN, MANAGER, SERVICE, customer_self=True))
     ],
     if_match: IfMatch = None,
 ) -> Response:
@@ -340,7 +349,19 @@ async def patch_customer(
         ctx.principal.id,
         str(customer_id),
     )
-    return customer_response(await service(ctx).update(customer_id, body, if_match=if_match))
+    return customer_response(await _update(ctx, customer_id, body, if_match))
+
+
+async def _update(
+    ctx: RequestContext, customer_id: uuid.UUID, body: CustomerUpdate, if_match: str | None
+) -> CustomerRead:
+    """PUT and PATCH: :meth:`CustomerService.update` in its own session unit."""
+
+    async def update() -> CustomerRead:
+        async with ctx.unit_of_work(driver=False):
+            return await service(ctx).update(customer_id, body, if_match=if_match)
+
+    return await _retrying_identity_races(ctx, "update", UPDATE_ATTEMPTS, update)
 
 
 @router.delete("/{customer_id}", status_code=204, summary="Soft-delete a customer")

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-import asyncpg
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -24,8 +23,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Select
 
-from patron.errors import Conflict
-from patron.identities.repository import KEY_MATCH, insert_identities, new_identity_params
+from patron.identities.repository import (
+    KEY_MATCH,
+    guarding_live_identities,
+    insert_identities,
+    new_identity_params,
+)
 from patron.identities.schemas import IdentityKey
 from patron.kit.repository import (
     PreparedQuery,
@@ -34,7 +37,6 @@ from patron.kit.repository import (
 )
 from patron.kit.sql import StatementCache, python_defaults
 from patron.models import Customer, CustomerIdentity, CustomerStats
-from patron.models.customer_identity import LIVE_IDENTITY_CONSTRAINT
 
 CUSTOMERS = cast(Table, Customer.__table__)
 C = Customer.__table__.c
@@ -153,11 +155,6 @@ _INSERTS = StatementCache(_build_insert, PreparedQuery)
 _UPDATES = StatementCache(_build_update, PreparedQuery)
 
 
-class IdentityTaken(Conflict):
-    """409: a new customer's identity is held by another live customer (a concurrent
-    create won the race for it). The unit of work is aborted; an upsert retries whole."""
-
-
 class CustomerRepository(TenantScopedRepository[Customer]):
     model = Customer
 
@@ -214,26 +211,22 @@ class CustomerRepository(TenantScopedRepository[Customer]):
         statement; returns its customer columns (no stats: a new customer has none). Column
         defaults of the model apply.
 
-        Raises :class:`IdentityTaken` when a live customer holds one of ``identities``
-        (the unique index decides; the transaction is then aborted).
+        Raises :class:`~patron.identities.repository.IdentityTaken` when a live customer
+        holds one of ``identities`` (the unique index decides; the transaction is then
+        aborted).
         """
         values = {
             **{name: make() for name, make in _INSERT_DEFAULTS.items() if name not in values},
             **values,
         }
         columns = tuple(sorted(values))
-        try:
+        keys = list(identities)
+        with guarding_live_identities(keys):
             row = await self.fetchrow(
                 _INSERTS.get(columns),
                 **{_param(c): values[c] for c in columns},
-                **new_identity_params(identities),
+                **new_identity_params(keys),
             )
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name != LIVE_IDENTITY_CONSTRAINT:
-                raise
-            raise IdentityTaken(
-                "an identity given was taken by a concurrent request; retry"
-            ) from exc
         return {**row, **dict.fromkeys(STATS_LABELS)}
 
     async def update(self, customer_id: uuid.UUID, values: dict[str, Any]) -> dict[str, Any]:

@@ -20,18 +20,17 @@ from patron.auth.dependencies import RequestContext
 from patron.auth.principal import Principal
 from patron.config import Settings
 from patron.customers.repository import CustomerRepository
-from patron.customers.repository import IdentityTaken as IdentityTaken  # raised by upsert
 from patron.customers.schemas import (
     CustomerFields,
     CustomerRead,
     CustomerStatus,
 )
 from patron.customers.views import customer_read
-from patron.errors import Conflict, InvalidInput, NotFound
+from patron.errors import Conflict, InvalidInput, NotFound, PatronError
 from patron.events import outbox
 from patron.events.types import EventType
 from patron.identities import service as identities
-from patron.identities.repository import IdentityRepository
+from patron.identities.repository import IdentityRepository, IdentityTaken
 from patron.identities.schemas import IdentityKey
 from patron.kit.crypto import Keyring
 from patron.kit.etag import check_if_match
@@ -336,6 +335,17 @@ class CustomerService:
                 conflicting_customer_ids=ids,
             )
         return False, await self._apply(holders[0], values)
+
+    async def race_conflict(self, taken: IdentityTaken) -> PatronError:
+        """The 409 for a write that lost an identity to a concurrent create (``taken``,
+        after its unit of work was rolled back): :func:`identities.conflict` naming the
+        customer that now holds one of the keys, or ``taken`` itself when none does any
+        more. Reads only; run it in a fresh unit (a driver read will do)."""
+        held = await self.identity_repo.holders(taken.keys)
+        if not held:
+            return taken
+        key, holder = min(held.items())
+        return identities.conflict(key, holder)
 
     async def delete(self, customer_id: uuid.UUID, *, if_match: str | None = None) -> None:
         """Soft delete: the row stays (``deleted_at``), its identities are released."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     String,
     Text,
@@ -24,11 +26,37 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.dml import Insert
 
+from patron.errors import Conflict
 from patron.identities.schemas import IdentityKey, IdentityKind
 from patron.kit.ids import new_id
 from patron.kit.repository import PreparedQuery, TenantScopedRepository, tenant_filter
 from patron.kit.sql import CompiledStatement
 from patron.models import CustomerIdentity
+from patron.models.customer_identity import LIVE_IDENTITY_CONSTRAINT
+
+
+class IdentityTaken(Conflict):
+    """409: an identity being given to a customer was taken by a concurrent request that
+    committed first (the partial unique index on live identities refused it). The
+    transaction is aborted; ``keys`` are the identities the refused statement carried, so
+    the caller can look again or name the holder (decision 0002)."""
+
+    def __init__(self, keys: Iterable[IdentityKey]) -> None:
+        super().__init__("an identity given was taken by a concurrent request; retry")
+        self.keys = frozenset(keys)
+
+
+@contextmanager
+def guarding_live_identities(keys: Iterable[IdentityKey]) -> Iterator[None]:
+    """Turn the live-identity unique violation of a statement run inside into
+    :class:`IdentityTaken` for ``keys``; any other error passes unchanged."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name != LIVE_IDENTITY_CONSTRAINT:
+            raise
+        raise IdentityTaken(keys) from exc
+
 
 _LOCK = CompiledStatement(
     text(
@@ -147,10 +175,14 @@ class IdentityRepository(TenantScopedRepository[CustomerIdentity]):
         return {IdentityKey(IdentityKind(r.kind), r.namespace, r.value) for r in rows}
 
     async def add(self, customer_id: uuid.UUID, keys: Iterable[IdentityKey]) -> None:  # type: ignore[override]
-        """Give ``customer_id`` the identities ``keys`` (one statement)."""
+        """Give ``customer_id`` the identities ``keys`` (one statement). Raises
+        :class:`IdentityTaken` when a concurrent create took one first (callers check with
+        :func:`~patron.identities.service.ensure_free` before, but an optimistic create
+        takes no identity lock)."""
         wanted = list(keys)
         if wanted:
-            await self.execute(_ADD, customer_id=customer_id, **new_identity_params(wanted))
+            with guarding_live_identities(wanted):
+                await self.execute(_ADD, customer_id=customer_id, **new_identity_params(wanted))
 
     async def remove(self, customer_id: uuid.UUID, keys: Iterable[IdentityKey]) -> None:
         """Delete identities a customer no longer has (a changed email, say; one prepared

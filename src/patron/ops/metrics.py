@@ -75,8 +75,8 @@ OUTBOX_DEAD_LETTERS = Gauge(
 )
 IDENTITY_RACES = Counter(
     "patron_identity_races_total",
-    "Optimistic customer creates that lost an identity to a concurrent request and were "
-    "run again (decision 0002), by route.",
+    "Customer writes that lost an identity to a concurrent create and were run again or "
+    "answered 409 (decision 0002), by route: create, upsert, update.",
     ["route"],
     registry=REGISTRY,
 )
