@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -80,6 +82,10 @@ def _serve(host: str | None, port: int | None, *, background: bool) -> None:
         )
     from patron.app import create_app
 
+    # After its graceful shutdown uvicorn raises the SIGTERM it caught again; with the
+    # default action that ends the process before atexit runs, and the embedded
+    # PostgreSQL (stopped from atexit) would be left running. Exit normally instead.
+    signal.signal(signal.SIGTERM, _exit_after_shutdown)
     uvicorn.run(
         create_app(settings, url, background=background),
         host=bind_host,
@@ -87,6 +93,11 @@ def _serve(host: str | None, port: int | None, *, background: bool) -> None:
         log_config=None,
         access_log=False,
     )
+
+
+def _exit_after_shutdown(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM handler for the moment after uvicorn's shutdown: exit 0, running atexit."""
+    raise SystemExit(0)
 
 
 @app.command()
