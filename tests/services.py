@@ -20,6 +20,14 @@ REQUIRE_SERVICES = os.environ.get("PATRON_REQUIRE_SERVICES") == "1"
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (the OS picked it, then it was let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     host = parsed.hostname or "127.0.0.1"

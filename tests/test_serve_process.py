@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,17 +14,12 @@ from pathlib import Path
 
 import httpx
 
+from tests.services import free_port
+
 PATRON = Path(sys.executable).with_name("patron")
 # Settings that would point the process at this machine's services instead.
 SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "RABBITMQ_URL", "KAFKA_BOOTSTRAP_SERVERS")
 KEY_LINE = re.compile(r"curl -H 'X-API-Key: (\S+)'")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _alive(pid: int) -> bool:
@@ -38,7 +32,7 @@ def _alive(pid: int) -> bool:
 
 def test_patron_serve_runs_on_embedded_postgres_and_stops_it_on_sigterm(tmp_path: Path) -> None:
     home, log = tmp_path / "home", tmp_path / "serve.log"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
     env |= {"PATRON_HOME": str(home), "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
     with log.open("w") as out:

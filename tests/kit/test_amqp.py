@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import gc
-import socket
 
 import aio_pika
 import aiormq
 import pytest
 
 from patron.kit import amqp
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port  # nothing listens on it any more
+from tests.services import free_port
 
 
 async def test_a_failed_connect_leaves_no_open_connection_behind() -> None:
     # aio_pika.connect leaves its Connection open, in a reference cycle, for the garbage
     # collector to close from __del__ (with no loop: "close was never awaited")
-    port = _closed_port()
+    port = free_port()  # nothing listens on it
     with pytest.raises(aiormq.exceptions.AMQPConnectionError):
         await amqp.connect(f"amqp://guest:guest@127.0.0.1:{port}/", connect_timeout=2)
     left_open = [

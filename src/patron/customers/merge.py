@@ -112,8 +112,8 @@ async def merge_customers(
         await svc.repo.update(survivor_id, changes)
 
     details: dict[str, Any] = {
-        "moved_identities": [_describe(k) for k in moved],
-        "dropped_identities": [_describe(k) for k in dropped],
+        "moved_identities": [k.as_json() for k in moved],
+        "dropped_identities": [k.as_json() for k in dropped],
         "fields_filled": sorted(
             "access_token" if k == "access_token_encrypted" else k
             for k in changes
@@ -153,7 +153,3 @@ async def merge_customers(
         },
     )
     return MergeResult(merge_id=merge_id, customer=customer, source_id=source_id, details=details)
-
-
-def _describe(key: IdentityKey) -> dict[str, str]:
-    return {"kind": key.kind.value, "namespace": key.namespace, "value": key.value}

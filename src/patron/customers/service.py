@@ -341,11 +341,11 @@ class CustomerService:
         after its unit of work was rolled back): :func:`identities.conflict` naming the
         customer that now holds one of the keys, or ``taken`` itself when none does any
         more. Reads only; run it in a fresh unit (a driver read will do)."""
-        held = await self.identity_repo.holders(taken.keys)
-        if not held:
-            return taken
-        key, holder = min(held.items())
-        return identities.conflict(key, holder)
+        try:
+            await identities.ensure_free(self.identity_repo, taken.keys, None)
+        except Conflict as named:
+            return named
+        return taken
 
     async def delete(self, customer_id: uuid.UUID, *, if_match: str | None = None) -> None:
         """Soft delete: the row stays (``deleted_at``), its identities are released."""

@@ -42,8 +42,11 @@ class IdentityTaken(Conflict):
     the caller can look again or name the holder (decision 0002)."""
 
     def __init__(self, keys: Iterable[IdentityKey]) -> None:
-        super().__init__("an identity given was taken by a concurrent request; retry")
         self.keys = frozenset(keys)
+        super().__init__(
+            "an identity given was taken by a concurrent request; retry",
+            identities=[k.as_json() for k in sorted(self.keys)],
+        )
 
 
 @contextmanager

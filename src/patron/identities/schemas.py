@@ -23,6 +23,10 @@ class IdentityKey(NamedTuple):
     namespace: str
     value: str
 
+    def as_json(self) -> dict[str, str]:
+        """``{"kind", "namespace", "value"}``: how problem bodies and the merge journal name it."""
+        return {"kind": str(self.kind), "namespace": self.namespace, "value": self.value}
+
     def describe(self) -> str:
         ns = f"{self.namespace}/" if self.namespace else ""
         return f"{self.kind} {ns}{self.value}"

@@ -42,7 +42,7 @@ def conflict(key: IdentityKey, holder: uuid.UUID) -> Conflict:
     return Conflict(
         f"{key.describe()} already belongs to another customer",
         conflicting_customer_id=str(holder),
-        identity={"kind": str(key.kind), "namespace": key.namespace, "value": key.value},
+        identity=key.as_json(),
     )
 
 
