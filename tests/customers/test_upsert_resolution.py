@@ -18,26 +18,28 @@ from patron.customers.schemas import CustomerUpsert
 from patron.customers.service import CustomerService, UpsertPlan
 from patron.identities.repository import IdentityTaken
 from patron.ops.metrics import IDENTITY_RACES
+from patron.tenancy import trusted_tenant
+from patron.usecases import ServiceContext, read_unit, unit_of_work
 from tests.conftest import outbox_rows
 
 BASE = "/api/v1/customers"
 
 
-def _service(app_ctx: AppContext, executor: Any, tenant: str) -> CustomerService:
+def _service(app_ctx: AppContext, tenant: str) -> CustomerService:
     principal = Principal("key:test", "test", frozenset({Role.ADMIN}), tenant)
-    return CustomerService(executor, tenant, app_ctx.settings, app_ctx.keyring, principal)
+    return CustomerService(ServiceContext(app_ctx, principal, trusted_tenant(tenant)))
 
 
 async def _seen(app_ctx: AppContext, tenant: str, **fields: Any) -> UpsertPlan:
-    async with app_ctx.db.driver_reads(tenant) as connection:
-        return await _service(app_ctx, connection, tenant).resolve_upsert(
-            CustomerUpsert.model_validate(fields), read=True
-        )
+    service = _service(app_ctx, tenant)
+    async with read_unit(service.ctx, driver=True):
+        return await service.resolve_upsert(CustomerUpsert.model_validate(fields), read=True)
 
 
 async def _upsert(app_ctx: AppContext, tenant: str, plan: UpsertPlan) -> tuple[bool, Any]:
-    async with app_ctx.db.driver_unit_of_work(tenant) as connection:
-        return await _service(app_ctx, connection, tenant).upsert(plan)
+    service = _service(app_ctx, tenant)
+    async with unit_of_work(service.ctx, driver=True):
+        return await service.apply_upsert(plan)
 
 
 async def test_unchanged_upsert_writes_nothing(

@@ -23,7 +23,7 @@ Ctx = Annotated[RequestContext, Depends(ADDRESSES, scope="function")]
 
 
 def customers(ctx: RequestContext) -> CustomerService:
-    return CustomerService.from_context(ctx)
+    return CustomerService(ctx)
 
 
 def service(ctx: RequestContext) -> AddressService:

@@ -38,6 +38,7 @@ def service(ctx: RequestContext) -> AvatarService:
         keyring=ctx.app.keyring,
         actor=ctx.principal,
         storage=ctx.app.storage,
+        customers=CustomerService(ctx),
     )
 
 
@@ -46,7 +47,7 @@ async def live_customer(
 ) -> RequestContext:
     """The context once ``customer_id`` is a live customer (else 404), checked before the
     multipart form is validated."""
-    await CustomerService.from_context(ctx).require(customer_id)
+    await CustomerService(ctx).require(customer_id)
     return ctx
 
 

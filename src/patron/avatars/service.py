@@ -104,15 +104,7 @@ class AvatarService:
     keyring: Keyring
     actor: Principal
     storage: Storage
-
-    def __post_init__(self) -> None:
-        self.customers = CustomerService(
-            session=self.session,
-            tenant=self.tenant,
-            settings=self.settings,
-            keyring=self.keyring,
-            actor=self.actor,
-        )
+    customers: CustomerService
 
     async def replace(self, customer_id: uuid.UUID, upload: UploadFile) -> tuple[str, str | None]:
         """Store a new avatar and point the customer at it.

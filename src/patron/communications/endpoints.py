@@ -28,7 +28,7 @@ MAX_LIMIT = 200
 
 
 def service(ctx: RequestContext) -> CommunicationService:
-    customers = CustomerService.from_context(ctx)
+    customers = CustomerService(ctx)
     return CommunicationService(
         session=ctx.session, tenant=ctx.tenant, customers=customers, actor_id=ctx.principal.id
     )

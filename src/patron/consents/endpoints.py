@@ -25,7 +25,7 @@ USER_AGENT_MAX = 1000
 
 
 def service(ctx: RequestContext) -> ConsentService:
-    customers = CustomerService.from_context(ctx)
+    customers = CustomerService(ctx)
     return ConsentService(session=ctx.session, tenant=ctx.tenant, customers=customers)
 
 

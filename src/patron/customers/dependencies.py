@@ -26,7 +26,7 @@ def known_customer(scope: Scope) -> Callable[..., Awaitable[RequestContext]]:
         customer_id: uuid.UUID,
         ctx: Annotated[RequestContext, Depends(scope, scope="function")],
     ) -> RequestContext:
-        await CustomerService.from_context(ctx).require(customer_id)
+        await CustomerService(ctx).require(customer_id)
         return ctx
 
     return dependency

@@ -22,18 +22,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from patron.customers.schemas import MergeResult
-from patron.customers.service import CustomerService
+from patron.auth.principal import Principal
+from patron.customers.errors import CustomerNotFound
+from patron.customers.repository import CustomerRepository
+from patron.customers.schemas import CustomerRead, MergeResult
 from patron.errors import InvalidInput, NotFound
 from patron.events import outbox
 from patron.events.types import EventType
+from patron.identities.repository import IdentityRepository
 from patron.identities.schemas import IdentityKey
 from patron.kit.ids import new_id
 from patron.models import CustomerMerge
+from patron.tags.service import TagService
+from patron.tenancy import TenantId
 
 FILLABLE = (
     "email",
@@ -52,20 +58,40 @@ FILLABLE = (
 MESSAGING = ("app_id", "psid", "igsid")
 
 
+class Merging(Protocol):
+    """What a merge needs of the customer service, inside its open write unit."""
+
+    @property
+    def repo(self) -> CustomerRepository: ...
+    @property
+    def identity_repo(self) -> IdentityRepository: ...
+    @property
+    def tags(self) -> TagService: ...
+    @property
+    def session(self) -> AsyncSession: ...
+    @property
+    def tenant(self) -> TenantId: ...
+    @property
+    def actor(self) -> Principal: ...
+    async def get(self, customer_id: uuid.UUID) -> CustomerRead: ...
+
+
 def _slot(key: IdentityKey) -> tuple[str, str]:
     return (key.kind.value, key.namespace)
 
 
 async def merge_customers(
-    svc: CustomerService, survivor_id: uuid.UUID, source_id: uuid.UUID
+    svc: Merging, survivor_id: uuid.UUID, source_id: uuid.UUID
 ) -> MergeResult:
-    """Merge ``source_id`` into ``survivor_id``. 422 if they are the same; 404 if either is
-    not a live customer of the tenant."""
+    """Merge ``source_id`` into ``survivor_id`` in the open write unit of ``svc`` (the
+    customer service). Raises :class:`InvalidInput` (422) if they are the same,
+    :class:`CustomerNotFound` / :class:`NotFound` (404) if either is not a live customer of
+    the tenant."""
     if survivor_id == source_id:
         raise InvalidInput("a customer cannot be merged into itself", loc=["body", "source_id"])
     rows = {r.id: r for r in await svc.repo.get_many_for_update([survivor_id, source_id])}
     if survivor_id not in rows:
-        raise NotFound("customer not found", customer_id=str(survivor_id))
+        raise CustomerNotFound(survivor_id)
     if source_id not in rows:
         raise NotFound("source customer not found", source_id=str(source_id))
     survivor, source = rows[survivor_id]._mapping, rows[source_id]._mapping

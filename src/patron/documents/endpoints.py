@@ -44,6 +44,7 @@ def service(ctx: RequestContext) -> DocumentService:
         keyring=ctx.app.keyring,
         actor=ctx.principal,
         storage=ctx.app.storage,
+        customers=CustomerService(ctx),
     )
 
 
@@ -52,7 +53,7 @@ async def live_customer(
 ) -> RequestContext:
     """The request context once ``customer_id`` is known to be a live customer (else 404),
     resolved before the multipart form is validated."""
-    await CustomerService.from_context(ctx).require(customer_id)
+    await CustomerService(ctx).require(customer_id)
     return ctx
 
 

@@ -113,16 +113,10 @@ class DocumentService:
     keyring: Keyring
     actor: Principal
     storage: Storage
+    customers: CustomerService
 
     def __post_init__(self) -> None:
         self.repo = DocumentRepository(self.session, self.tenant)
-        self.customers = CustomerService(
-            session=self.session,
-            tenant=self.tenant,
-            settings=self.settings,
-            keyring=self.keyring,
-            actor=self.actor,
-        )
 
     def read(self, row: CustomerDocument) -> DocumentRead:
         return DocumentRead(

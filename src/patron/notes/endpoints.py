@@ -24,7 +24,7 @@ Ctx = Annotated[RequestContext, Depends(STAFF, scope="function")]
 
 
 def customers(ctx: RequestContext) -> CustomerService:
-    return CustomerService.from_context(ctx)
+    return CustomerService(ctx)
 
 
 def service(ctx: RequestContext) -> NoteService:

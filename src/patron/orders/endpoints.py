@@ -58,7 +58,7 @@ def orders(ctx: RequestContext) -> OrderService:
         session=ctx.session,
         tenant=ctx.tenant,
         settings=ctx.app.settings,
-        customers=CustomerService.from_context(ctx),
+        customers=CustomerService(ctx),
     )
 
 
@@ -68,7 +68,7 @@ def appointments(ctx: RequestContext) -> AppointmentService:
         session=ctx.session,
         tenant=ctx.tenant,
         settings=ctx.app.settings,
-        customers=CustomerService.from_context(ctx),
+        customers=CustomerService(ctx),
     )
 
 

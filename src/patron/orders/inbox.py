@@ -47,6 +47,7 @@ from patron.orders.schemas import (
 )
 from patron.orders.service import OrderService
 from patron.tenancy import TenantId, trusted_tenant
+from patron.usecases import ServiceContext, unit_of_work
 
 # Event types and the status each implies when ``data`` names none (None: keep / default).
 ORDER_TYPES: dict[str, OrderStatus | None] = {
@@ -194,23 +195,19 @@ class InboxProcessor:
             raise MalformedMessage(f"{exc.status} {exc.detail}") from exc
 
     async def _apply(self, tenant: TenantId, event: InboundEvent) -> Outcome:
-        async with self.ctx.db.unit_of_work(tenant) as session:
+        actor = Principal(
+            id="consumer:orders",
+            subject=event.source,
+            roles=frozenset({Role.SERVICE}),
+            tenant_id=tenant,
+        )
+        call = ServiceContext(self.ctx, actor, tenant)
+        async with unit_of_work(call) as unit:
+            session = unit.session
             inbox = InboxRepository(session, tenant)
             if not await inbox.claim(event.id, event.type):
                 return Outcome("duplicate")
-            actor = Principal(
-                id="consumer:orders",
-                subject=event.source,
-                roles=frozenset({Role.SERVICE}),
-                tenant_id=tenant,
-            )
-            customers = CustomerService(
-                session=session,
-                tenant=tenant,
-                settings=self.ctx.settings,
-                keyring=self.ctx.keyring,
-                actor=actor,
-            )
+            customers = CustomerService(call)
             customer_id = await self._resolve(customers, event.data.customer)
             settings = self.ctx.settings
             if event.data.order is not None:

@@ -33,7 +33,7 @@ OWNERS = Scope(Role.ADMIN, Role.MANAGER, Role.SERVICE, customer_self=True)
 
 
 def customers(ctx: RequestContext) -> CustomerService:
-    return CustomerService.from_context(ctx)
+    return CustomerService(ctx)
 
 
 def service(ctx: RequestContext) -> PaymentMethodService:

@@ -26,7 +26,7 @@ Cursor = Annotated[str | None, Query(max_length=1000)]
 
 
 def customers(ctx: RequestContext) -> CustomerService:
-    return CustomerService.from_context(ctx)
+    return CustomerService(ctx)
 
 
 def service(ctx: RequestContext) -> TagService:

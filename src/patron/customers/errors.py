@@ -1,0 +1,45 @@
+"""Errors of the customer domain, rendered by the one problem+json handler."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from patron.errors import Conflict, NotFound
+
+
+class CustomerNotFound(NotFound):
+    """404: no live customer with this id in the tenant (also for another tenant's id, so
+    its existence is not revealed; API.md "Conventions")."""
+
+    def __init__(self, customer_id: uuid.UUID | str | None = None, **extra: Any) -> None:
+        if customer_id is not None:
+            extra["customer_id"] = str(customer_id)
+        super().__init__("customer not found", **extra)
+
+
+class PsidNotFound(NotFound):
+    """404: no live customer holds this PSID (or IGSID)."""
+
+    def __init__(self, psid: str) -> None:
+        super().__init__("no customer with this PSID", psid=psid)
+
+
+class AmbiguousPsid(Conflict):
+    """409: the PSID exists under several apps; the caller must pass ``app_id``."""
+
+    def __init__(self, customer_ids: list[str]) -> None:
+        super().__init__(
+            "this PSID exists under several apps; pass app_id", customer_ids=customer_ids
+        )
+
+
+class IdentitiesSplit(Conflict):
+    """409: an upsert names identities held by different customers (merge them first)."""
+
+    def __init__(self, customer_ids: list[str]) -> None:
+        super().__init__(
+            "the identities given belong to different customers; merge them first",
+            conflicting_customer_id=customer_ids[0],
+            conflicting_customer_ids=customer_ids,
+        )
