@@ -46,12 +46,16 @@ async def test_nested_operations_join_one_transaction_and_roll_back_together(
     ctx = _ctx(app_ctx, tenant)
     customers = CustomerService(ctx)
     created = await customers.create(CustomerCreate(email="grace@example.com"))
-    with pytest.raises(Boom):
+
+    async def block_then_fail() -> None:
         async with unit_of_work(ctx) as unit:
             await customers.block(created.id, "spam")
             await customers.record_interaction(created.id, None, "chat")
             assert current_unit() is unit  # both ran in the caller's unit
             raise Boom
+
+    with pytest.raises(Boom):
+        await block_then_fail()
     row = await db.fetchrow(
         "SELECT status, last_interaction_at FROM customers WHERE id = $1", created.id
     )
