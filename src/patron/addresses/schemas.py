@@ -18,6 +18,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from patron.kit.pagination import Page
+
 
 class AddressType(StrEnum):
     SHIPPING = "SHIPPING"
@@ -127,10 +129,5 @@ class AddressRead(BaseModel):
     )
 
 
-class AddressPage(BaseModel):
+class AddressPage(Page):
     addresses: list[AddressRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-    next_cursor: str | None

@@ -10,6 +10,8 @@ from typing import Annotated
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from patron.kit.pagination import Page
+
 # How far in the future a client clock may be: a later occurred_at is refused, so it
 # cannot pin last_interaction_at ahead of real time.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -74,10 +76,5 @@ class CommunicationRead(BaseModel):
     created_at: datetime
 
 
-class CommunicationPage(BaseModel):
+class CommunicationPage(Page):
     communications: list[CommunicationRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-    next_cursor: str | None

@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from patron.kit.pagination import Page
+
 # A captured_at later than now plus this is refused: a future entry would hold the
 # current state hostage until its time comes.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -110,13 +112,8 @@ class ConsentState(BaseModel):
     data_processing: ConsentRead | None = None
 
 
-class ConsentLedger(BaseModel):
+class ConsentLedger(Page):
     """``current`` derived from the ledger, and ``history`` newest first, paged."""
 
     current: ConsentState
     history: list[ConsentRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-    next_cursor: str | None

@@ -9,6 +9,8 @@ from typing import Annotated
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from patron.kit.pagination import Page
+
 
 class DocumentType(StrEnum):
     PASSPORT = "PASSPORT"
@@ -48,13 +50,8 @@ class DocumentRead(BaseModel):
     updated_at: datetime
 
 
-class DocumentPage(BaseModel):
+class DocumentPage(Page):
     documents: list[DocumentRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-    next_cursor: str | None
 
 
 class RejectRequest(BaseModel):

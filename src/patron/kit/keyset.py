@@ -17,16 +17,9 @@ from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patron.errors import InvalidInput
-from patron.kit.pagination import decode_cursor, encode_cursor, total_pages
+from patron.kit.pagination import Window, decode_cursor, encode_cursor, total_pages
 
-
-@dataclass(frozen=True)
-class Window:
-    """Which part of a list is asked for."""
-
-    page: int
-    page_size: int
-    cursor: str | None = None
+__all__ = ["Slice", "Window", "newest_first"]
 
 
 @dataclass(frozen=True)
@@ -34,10 +27,10 @@ class Slice:
     """One page of rows plus what the response needs around them."""
 
     rows: list[Any]
-    total: int
-    page: int
+    total: int | None
+    page: int | None
     page_size: int
-    total_pages: int
+    total_pages: int | None
     next_cursor: str | None
 
     def envelope(self) -> dict[str, Any]:
@@ -66,10 +59,14 @@ def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
 async def newest_first(
     session: AsyncSession, stmt: Select[Any], time_col: Any, id_col: Any, window: Window
 ) -> Slice:
-    """Rows of ``stmt`` (a tenant-scoped ``select(Model)``) newest first, for ``window``."""
-    total = int(
-        await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    )
+    """Rows of ``stmt`` (a tenant-scoped ``select(Model)``) newest first, for ``window``.
+
+    A page asked for by number is counted; one reached by cursor is not (``total``,
+    ``page`` and ``total_pages`` None; :class:`patron.kit.pagination.Page`)."""
+    total: int | None = None
+    if window.cursor is None:
+        count = select(func.count()).select_from(stmt.order_by(None).subquery())
+        total = int(await session.scalar(count) or 0)
     page_stmt = stmt.order_by(time_col.desc(), id_col.desc()).limit(window.page_size + 1)
     if window.cursor is not None:
         when, last_id = _decode(window.cursor)
@@ -87,8 +84,8 @@ async def newest_first(
     return Slice(
         rows=rows,
         total=total,
-        page=window.page,
+        page=None if total is None else window.page,
         page_size=window.page_size,
-        total_pages=total_pages(total, window.page_size),
+        total_pages=None if total is None else total_pages(total, window.page_size),
         next_cursor=next_cursor,
     )

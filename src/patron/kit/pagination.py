@@ -9,13 +9,45 @@ from __future__ import annotations
 
 import base64
 import math
+from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel, Field
 
 from patron.errors import InvalidInput
 from patron.kit.jsonutil import dumps, loads
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which part of a list is asked for: ``page`` (from 1) of ``page_size`` rows, or the
+    rows after ``cursor`` (which then wins over ``page``)."""
+
+    page: int
+    page_size: int
+    cursor: str | None = None
+
+
+class Page(BaseModel):
+    """The envelope every list response shares (API.md "Conventions"); a subclass adds the
+    items under their own plural (``notes: list[NoteRead]``).
+
+    A page asked for by ``page`` counts its matches: ``total`` and ``total_pages``. A page
+    reached by ``cursor`` does not count again (a deep iteration would pay for the count
+    on every page): ``total``, ``total_pages`` and ``page`` are null there, as the count
+    of a moving list is stale by the next page anyway. ``total_is_estimate`` is true when
+    counting every match would be slow and ``total`` is an estimate.
+    """
+
+    total: int | None = Field(description="Matches in all; null on a page reached by cursor")
+    page: int | None = Field(description="The page number asked for; null with a cursor")
+    page_size: int
+    total_pages: int | None = Field(description="Pages of page_size; null with a cursor")
+    next_cursor: str | None = Field(description="Continues after this page; null at the end")
+    total_is_estimate: bool = False
 
 
 def total_pages(total: int, page_size: int) -> int:

@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from patron.kit.pagination import Page
+
 
 class NoteCreate(BaseModel):
     """Body of ``POST /customers/{id}/notes``."""
@@ -25,10 +27,5 @@ class NoteRead(BaseModel):
     created_at: datetime
 
 
-class NotePage(BaseModel):
+class NotePage(Page):
     notes: list[NoteRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-    next_cursor: str | None

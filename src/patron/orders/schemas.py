@@ -27,6 +27,7 @@ from pydantic.alias_generators import to_camel
 
 from patron.customers.schemas import StatsRead
 from patron.kit.jsonutil import check_storable, dumps
+from patron.kit.pagination import Page
 
 # ISO 4217 codes known to CLDR (via Babel), e.g. USD, EUR, JPY.
 CURRENCIES = frozenset(list_currencies())
@@ -158,15 +159,10 @@ class OrderRead(BaseModel):
     updated_at: datetime
 
 
-class OrderPage(BaseModel):
+class OrderPage(Page):
     """``GET /customers/{id}/orders``: newest ``placed_at`` first, paged (API.md)."""
 
     orders: list[OrderRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-    next_cursor: str | None
 
 
 class AppointmentRecord(BaseModel):
@@ -209,15 +205,10 @@ class AppointmentRead(BaseModel):
     updated_at: datetime
 
 
-class AppointmentPage(BaseModel):
+class AppointmentPage(Page):
     """``GET /customers/{id}/appointments``: latest ``starts_at`` first, paged."""
 
     appointments: list[AppointmentRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-    next_cursor: str | None
 
 
 class CurrencyStatsRead(BaseModel):

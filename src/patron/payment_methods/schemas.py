@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from patron.kit.pagination import Page
+
 # A masked token shows its last MASK_VISIBLE characters, and only when it is at least
 # MASK_MIN_LENGTH long (so a short token is never half revealed).
 MASK_VISIBLE = 4
@@ -89,13 +91,8 @@ class PaymentMethodRead(BaseModel):
     updated_at: datetime
 
 
-class PaymentMethodPage(BaseModel):
+class PaymentMethodPage(Page):
     payment_methods: list[PaymentMethodRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-    next_cursor: str | None
 
 
 def mask_reference(reference: str) -> str:

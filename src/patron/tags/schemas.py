@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from patron.kit.pagination import Page
+
 TagLabel = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -27,13 +29,8 @@ class CustomerTagRead(BaseModel):
     created_at: datetime
 
 
-class CustomerTagList(BaseModel):
+class CustomerTagList(Page):
     tags: list[CustomerTagRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-    next_cursor: str | None
 
 
 class TagsAdded(BaseModel):
@@ -53,10 +50,5 @@ class CatalogTagRead(BaseModel):
     created_at: datetime
 
 
-class TagCatalogPage(BaseModel):
+class TagCatalogPage(Page):
     tags: list[CatalogTagRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-    next_cursor: str | None

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from patron.kit.pagination import Page
+
 EventTypeName = Annotated[str, Field(min_length=1, max_length=100)]
 
 
@@ -66,13 +68,8 @@ class WebhookEndpointCreated(WebhookEndpointRead):
     secret: str
 
 
-class WebhookEndpointPage(BaseModel):
+class WebhookEndpointPage(Page):
     webhook_endpoints: list[WebhookEndpointRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-    next_cursor: str | None
 
 
 class WebhookDeliveryRead(BaseModel):
@@ -92,10 +89,5 @@ class WebhookDeliveryRead(BaseModel):
     created_at: datetime
 
 
-class WebhookDeliveryPage(BaseModel):
+class WebhookDeliveryPage(Page):
     deliveries: list[WebhookDeliveryRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-    next_cursor: str | None

@@ -1,0 +1,1 @@
+"""The HTTP transport: what routes share (scopes, paging, problem rendering, middleware)."""

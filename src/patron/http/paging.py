@@ -1,0 +1,45 @@
+"""The one paging dependency of every list route (API.md "Conventions").
+
+``page`` (from 1, default 1), ``page_size`` (default 20, at most 100; alias ``pageSize``)
+and ``cursor`` (an opaque ``next_cursor`` of an earlier page; it wins over ``page``).
+A route takes ``window: Paging`` and hands the :class:`Window` to its service.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+from patron.errors import InvalidInput
+from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Window
+
+MAX_PAGE = 100_000
+MAX_CURSOR_LENGTH = 1000
+
+
+def page_window(
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1")] = 1,
+    page_size: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_PAGE_SIZE, description=f"Rows a page (default {DEFAULT_PAGE_SIZE})"),
+    ] = None,
+    page_size_alias: Annotated[
+        int | None, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE, include_in_schema=False)
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page"),
+    ] = None,
+) -> Window:
+    """The :class:`Window` a list request asks for. Raises :class:`InvalidInput` (422)
+    when ``page_size`` and ``pageSize`` disagree."""
+    if page_size is not None and page_size_alias is not None and page_size != page_size_alias:
+        raise InvalidInput(
+            "page_size and pageSize disagree", loc=["query", "page_size"], type="value_error"
+        )
+    size = page_size if page_size is not None else page_size_alias
+    return Window(page=page, page_size=size or DEFAULT_PAGE_SIZE, cursor=cursor)
+
+
+Paging = Annotated[Window, Depends(page_window)]
