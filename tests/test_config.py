@@ -47,3 +47,18 @@ def test_fastapi_opentelemetry_follows_otel_enabled(monkeypatch: pytest.MonkeyPa
     }
     monkeypatch.setenv("OTEL_ENABLED", "true")
     assert set(_telemetry(Settings(_env_file=None)).values()) == {True}  # type: ignore[call-arg]
+
+
+def test_every_setting_belongs_to_exactly_one_concern() -> None:
+    """Settings are split per concern: each knob is declared by one concern class, and the
+    union declares none of its own."""
+    concerns = [base for base in Settings.__mro__[1:] if base.__name__.endswith("Settings")]
+    concerns = [c for c in concerns if c.__module__ == "patron.config"]
+    owners: dict[str, list[str]] = {}
+    for concern in concerns:
+        for name in concern.__annotations__:
+            if name in concern.model_fields:
+                owners.setdefault(name, []).append(concern.__name__)
+    assert set(owners) == set(Settings.model_fields)
+    assert {name: found for name, found in owners.items() if len(found) != 1} == {}
+    assert len(concerns) >= 8

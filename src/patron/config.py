@@ -1,7 +1,9 @@
 """Runtime configuration, read from the environment (names pinned in API.md) and `.env`.
 
-Settings are split per concern and cached: call :func:`get_settings` rather than building
-:class:`Settings` by hand, except in tests that need a variant.
+Settings are split per concern (one class each: server, database, security, customers,
+cache, events, webhooks, orders, messaging, storage), united in :class:`Settings` and
+cached: call :func:`get_settings` rather than building :class:`Settings` by hand, except
+in tests that need a variant.
 """
 
 from __future__ import annotations
@@ -22,18 +24,43 @@ DEV_ENCRYPTION_KEYS = "dev1:" + base64.b64encode(b"patron-dev-only-encryption-ke
 _TENANT_CURRENCY = re.compile(r"[A-Za-z0-9._:-]{1,64}:[A-Za-z]{3}")
 
 
-class Settings(BaseSettings):
-    """Every knob of Patron. Environment variable names are the field names upper-cased."""
+class _Concern(BaseSettings):
+    """Base of the per-concern settings: environment variable names are the field names
+    upper-cased, read from the environment and ``.env``."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+
+class ServerSettings(_Concern):
+    """The process: environment, data directory, ports, HTTP limits, logs and tracing."""
 
     patron_env: Literal["development", "test", "production"] = "development"
     patron_home: Path = Path(".patron")
     port: int = 8007
     grpc_port: int = 50052
     host: str = "127.0.0.1"
+    cors_origins: str = ""
+    # Largest request body accepted (bytes); larger ones are 413. Routes may set their own.
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Largest multipart/form-data body (file uploads: documents up to 10 MiB + form fields).
+    max_upload_bytes: int = Field(default=11 * 1024 * 1024, ge=1024)
+    # How long an Idempotency-Key's first response is replayed (API.md: 24 h).
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    log_level: str = "INFO"
+    log_service_url: str | None = None
+    # FastAPI's native OpenTelemetry spans, metrics and logs. Off by default: Patron's
+    # own observability is Prometheus (/metrics) and JSON logs with trace ids, and when on
+    # FastAPI looks up the global OpenTelemetry providers on every request.
+    otel_enabled: bool = False
 
-    # Database: without a URL an embedded server is started under PATRON_HOME.
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+class DatabaseSettings(_Concern):
+    """PostgreSQL: without a URL an embedded server is started under PATRON_HOME."""
+
     database_url: str | None = None
     # Connections kept open; size it to the requests in flight per process, since
     # connections beyond it (overflow) are opened and closed per use.
@@ -42,7 +69,46 @@ class Settings(BaseSettings):
     database_app_role: str = "patron_app"
     database_system_role: str = "patron_system"
 
+
+class SecuritySettings(_Concern):
+    """Credentials checked and secrets kept: JWKS for Bearer JWTs, the keyed-hash secret and
+    the AES-256-GCM keys (``id:base64,...``; the first encrypts, all decrypt)."""
+
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwks_cache_seconds: int = 300
+    secret_key: str = DEV_SECRET_KEY
+    encryption_keys: str = DEV_ENCRYPTION_KEYS
+
+
+class CustomerSettings(_Concern):
+    """The customer API: PATCH rate, phone numbers in national format, search limits."""
+
+    customer_patch_rate: str = "5/minute"
+    default_phone_region: str = "US"
+    # Searches with `q` count at most this many matches (`total_capped` says when).
+    search_count_cap: int = Field(default=10_000, ge=1)
+    # A search with `q` gathers up to this many matches first; a term matching more is
+    # paged through the date index instead (CustomerRepository.page_matches_first).
+    search_collect: int = Field(default=2_000, ge=1)
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _upper_region(cls, value: str) -> str:
+        return value.upper()
+
+
+class CacheSettings(_Concern):
+    """Redis for caches and shared rate-limit counters (in-process without it)."""
+
     redis_url: str | None = None
+    profile_cache_ttl: int = 3600
+
+
+class EventSettings(_Concern):
+    """The outbox relay and its brokers (docs/decisions/0007-outbox-order.md)."""
+
     rabbitmq_url: str | None = None
     rabbitmq_exchange: str = "patron.customers.events"
     kafka_bootstrap_servers: str | None = None
@@ -53,7 +119,6 @@ class Settings(BaseSettings):
         "customer.erased=customer.deleted,webhook_endpoint.disabled=patron.webhooks,"
         "*=customer.updated"
     )
-    # Outbox relay (docs/decisions/0007-outbox-order.md).
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_interval: float = Field(default=0.05, gt=0)
     relay_partitions: int = Field(default=16, ge=1, le=4096)
@@ -62,59 +127,11 @@ class Settings(BaseSettings):
     relay_backoff_max: float = Field(default=60.0, gt=0)
     relay_confirm_timeout: float = Field(default=30.0, gt=0)
 
-    jwks_url: str | None = None
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
-    jwks_cache_seconds: int = 300
 
-    secret_key: str = DEV_SECRET_KEY
-    encryption_keys: str = DEV_ENCRYPTION_KEYS
+class WebhookSettings(_Concern):
+    """Outgoing webhooks (docs/webhooks.md). ``webhooks_allow_private_targets`` allows
+    http:// and loopback / private targets: development and tests only (SSRF guard)."""
 
-    meta_graph_api_version: str = "v21.0"
-    meta_graph_base_url: str = "https://graph.facebook.com"
-    meta_app_secret: str | None = None
-    meta_verify_token: str | None = None
-    profile_cache_ttl: int = 3600
-
-    customer_patch_rate: str = "5/minute"
-    default_phone_region: str = "US"
-    cors_origins: str = ""
-    log_level: str = "INFO"
-    log_service_url: str | None = None
-    # FastAPI's native OpenTelemetry spans, metrics and logs. Off by default: Patron's
-    # own observability is Prometheus (/metrics) and JSON logs with trace ids, and when on
-    # FastAPI looks up the global OpenTelemetry providers on every request.
-    otel_enabled: bool = False
-    storage_url: str | None = None
-    s3_endpoint_url: str | None = None
-    smtp_url: str | None = None
-    sms_webhook_url: str | None = None
-
-    # Orders and stats (docs/decisions/0009-orders-stats-consumer.md). No tenant-settings
-    # table exists: a tenant's currency is its TENANT_CURRENCIES entry, else DEFAULT_CURRENCY.
-    default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    tenant_currencies: str = ""  # "tenant:EUR,other-tenant:JPY"
-    # Order and appointment event consumer (docs/events-in.md); runs when RABBITMQ_URL is set.
-    orders_consumer_exchange: str = "patron.commerce.events"
-    orders_consumer_queue: str = "patron.orders-in"
-    orders_consumer_routing_keys: str = "v1.order.*,v1.appointment.*"
-    orders_consumer_prefetch: int = Field(default=32, ge=1, le=10_000)
-    orders_consumer_max_attempts: int = Field(default=5, ge=1, le=100)
-    orders_consumer_retry_delay_ms: int = Field(default=10_000, ge=1)
-
-    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
-    # Searches with `q` count at most this many matches (`total_capped` says when).
-    search_count_cap: int = Field(default=10_000, ge=1)
-    # A search with `q` gathers up to this many matches first; a term matching more is
-    # paged through the date index instead (CustomerRepository.page_matches_first).
-    search_collect: int = Field(default=2_000, ge=1)
-    # Largest request body accepted (bytes); larger ones are 413. Routes may set their own.
-    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    # Largest multipart/form-data body (file uploads: documents up to 10 MiB + form fields).
-    max_upload_bytes: int = Field(default=11 * 1024 * 1024, ge=1024)
-
-    # Outgoing webhooks (docs/webhooks.md). Allow http:// and loopback / private targets:
-    # development and tests only (SSRF guard).
     webhooks_allow_private_targets: bool = False
     webhooks_request_timeout_seconds: float = Field(default=10.0, gt=0)
     webhooks_dns_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -126,10 +143,20 @@ class Settings(BaseSettings):
     webhooks_disable_after_failures: int = Field(default=20, ge=1)
     webhooks_disable_after_seconds: float = Field(default=72 * 3600.0, ge=0)
 
-    @field_validator("default_phone_region")
-    @classmethod
-    def _upper_region(cls, value: str) -> str:
-        return value.upper()
+
+class OrderSettings(_Concern):
+    """Orders, appointments and stats (docs/decisions/0009-orders-stats-consumer.md). No
+    tenant-settings table exists: a tenant's currency is its TENANT_CURRENCIES entry, else
+    DEFAULT_CURRENCY. The event consumer (docs/events-in.md) runs when RABBITMQ_URL is set."""
+
+    default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    tenant_currencies: str = ""  # "tenant:EUR,other-tenant:JPY"
+    orders_consumer_exchange: str = "patron.commerce.events"
+    orders_consumer_queue: str = "patron.orders-in"
+    orders_consumer_routing_keys: str = "v1.order.*,v1.appointment.*"
+    orders_consumer_prefetch: int = Field(default=32, ge=1, le=10_000)
+    orders_consumer_max_attempts: int = Field(default=5, ge=1, le=100)
+    orders_consumer_retry_delay_ms: int = Field(default=10_000, ge=1)
 
     @field_validator("tenant_currencies")
     @classmethod
@@ -138,6 +165,47 @@ class Settings(BaseSettings):
             if item and not _TENANT_CURRENCY.fullmatch(item):
                 raise ValueError(f"TENANT_CURRENCIES entry {item!r} is not tenant:CUR")
         return value
+
+
+class MessagingSettings(_Concern):
+    """Meta Graph (profile fetch, webhooks) and the OTP senders (SMTP, an SMS webhook)."""
+
+    meta_graph_api_version: str = "v21.0"
+    meta_graph_base_url: str = "https://graph.facebook.com"
+    meta_app_secret: str | None = None
+    meta_verify_token: str | None = None
+    smtp_url: str | None = None
+    sms_webhook_url: str | None = None
+
+
+class StorageSettings(_Concern):
+    """Where files go: ``file://...`` (default under PATRON_HOME) or ``s3://bucket/prefix``."""
+
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+
+
+class Settings(
+    ServerSettings,
+    DatabaseSettings,
+    SecuritySettings,
+    CustomerSettings,
+    CacheSettings,
+    EventSettings,
+    WebhookSettings,
+    OrderSettings,
+    MessagingSettings,
+    StorageSettings,
+):
+    """Every knob of Patron: the union of the per-concern classes above, read once.
+
+    Each concern is its own class with its own rules, so a component can ask for just
+    the part it uses (``def build(settings: EventSettings)``) and a reader finds every knob
+    of a concern in one place; the process builds the union once (:func:`get_settings`).
+    Environment variable names stay flat (API.md "Operations" pins them).
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     @model_validator(mode="after")
     def _refuse_dev_secrets(self) -> Settings:
@@ -149,10 +217,6 @@ class Settings(BaseSettings):
         if len(self.secret_key) < 32:
             raise ValueError("SECRET_KEY must be at least 32 characters")
         return self
-
-    @property
-    def cors_origin_list(self) -> list[str]:
-        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
 
 @lru_cache
