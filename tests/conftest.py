@@ -233,6 +233,21 @@ async def outbox_rows(
     return list(await db.fetch(sql + " ORDER BY seq", *args))
 
 
+TenantWrites = tuple[list[tuple[Any, ...]], list[str]]
+
+
+async def tenant_writes(db: asyncpg.Pool, tenant: str) -> TenantWrites:
+    """What a refused request must leave as it was: every customer row of ``tenant`` (all
+    columns, and ``xmin`` so that a rewrite with equal values shows too), ordered by id, and
+    the ids of the tenant's outbox events in feed order. Compare before and after."""
+    customers = await db.fetch(
+        "SELECT xmin::text AS row_version, c.* FROM customers c WHERE tenant_id = $1 ORDER BY id",
+        tenant,
+    )
+    events = await outbox_rows(db, tenant)
+    return [tuple(r) for r in customers], [str(e["id"]) for e in events]
+
+
 @pytest.fixture(scope="session")
 def rabbitmq_url() -> str:
     """The test broker's URL; skips (saying why) when no RabbitMQ answers outside CI."""
