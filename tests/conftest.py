@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -17,6 +18,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from click.testing import Result
 from sqlalchemy.engine import make_url
 
 from patron.app import create_app
@@ -210,6 +212,17 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+def cli_failure(result: Result, exit_code: int) -> str:
+    """The message of a ``patron`` command that refused as designed: it ended through
+    ``SystemExit`` with ``exit_code`` (an uncaught exception ends with 1 too, but is not a
+    ``SystemExit``) and printed no traceback. The message comes back as one line: rich's box
+    drawing and line wrapping removed, whitespace collapsed."""
+    assert result.exit_code == exit_code, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    return " ".join(re.sub(r"[\u2500-\u257f]", " ", result.output).split())
 
 
 async def create_customer(
