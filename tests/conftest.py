@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -17,6 +18,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from click.testing import Result
 from sqlalchemy.engine import make_url
 
 from patron.app import create_app
@@ -212,6 +214,17 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None
     get_settings.cache_clear()
 
 
+def cli_failure(result: Result, exit_code: int) -> str:
+    """The message of a ``patron`` command that refused as designed: it ended through
+    ``SystemExit`` with ``exit_code`` (an uncaught exception ends with 1 too, but is not a
+    ``SystemExit``) and printed no traceback. The message comes back as one line: rich's box
+    drawing and line wrapping removed, whitespace collapsed."""
+    assert result.exit_code == exit_code, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    return " ".join(re.sub(r"[\u2500-\u257f]", " ", result.output).split())
+
+
 async def create_customer(
     client: httpx.AsyncClient, headers: dict[str, str], **fields: Any
 ) -> dict[str, Any]:
@@ -231,6 +244,21 @@ async def outbox_rows(
         sql += " AND type = $2"
         args.append(type_)
     return list(await db.fetch(sql + " ORDER BY seq", *args))
+
+
+TenantWrites = tuple[list[tuple[Any, ...]], list[str]]
+
+
+async def tenant_writes(db: asyncpg.Pool, tenant: str) -> TenantWrites:
+    """What a refused request must leave as it was: every customer row of ``tenant`` (all
+    columns, and ``xmin`` so that a rewrite with equal values shows too), ordered by id, and
+    the ids of the tenant's outbox events in feed order. Compare before and after."""
+    customers = await db.fetch(
+        "SELECT xmin::text AS row_version, c.* FROM customers c WHERE tenant_id = $1 ORDER BY id",
+        tenant,
+    )
+    events = await outbox_rows(db, tenant)
+    return [tuple(r) for r in customers], [str(e["id"]) for e in events]
 
 
 @pytest.fixture(scope="session")

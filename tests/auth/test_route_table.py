@@ -10,6 +10,7 @@ import re
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -17,7 +18,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from patron.app import create_app
 from patron.auth.dependencies import Scope
 from patron.auth.principal import Role
-from tests.conftest import ApiKeyFactory, create_customer, make_settings
+from tests.conftest import ApiKeyFactory, create_customer, make_settings, tenant_writes
 
 PUBLIC_PATHS = {
     "/health",
@@ -103,6 +104,7 @@ async def test_roles_outside_the_matrix_are_403(
     client: httpx.AsyncClient,
     api_key_headers: ApiKeyFactory,
     tenant: str,
+    db: asyncpg.Pool,
     method: str,
     path: str,
     scope: Scope,
@@ -116,6 +118,7 @@ async def test_roles_outside_the_matrix_are_403(
             method, _url(path, str(uuid.uuid4())), headers=headers, json={}
         )
         assert response.status_code == 403, (role, response.text)
+    assert await tenant_writes(db, tenant) == ([], [])
 
 
 @pytest.mark.parametrize(
@@ -160,18 +163,22 @@ async def test_customer_role_is_refused_where_not_allowed(
     admin: dict[str, str],
     token_headers: Any,
     tenant: str,
+    db: asyncpg.Pool,
     method: str,
     path: str,
     scope: Scope,
 ) -> None:
     me = await create_customer(client, admin, first_name="Me")
+    before = await tenant_writes(db, tenant)
     response = await client.request(
         method,
         _url(path, me["id"]),
         headers=token_headers("customer", tenant, sub=me["id"]),
         json={},
     )
-    assert response.status_code == 403
+    assert response.status_code == 403, response.text
+    assert response.json()["detail"] == "this role may not call this operation"
+    assert await tenant_writes(db, tenant) == before
 
 
 async def test_platform_key_needs_tenant_header(

@@ -11,7 +11,13 @@ import httpx
 import pytest
 
 from patron.auth.principal import Role
-from tests.conftest import ApiKeyFactory, TokenFactory, create_customer, outbox_rows
+from tests.conftest import (
+    ApiKeyFactory,
+    TokenFactory,
+    create_customer,
+    outbox_rows,
+    tenant_writes,
+)
 
 BASE = "/api/v1/customers"
 
@@ -187,14 +193,17 @@ async def test_identities_are_per_tenant(
 
 
 async def test_body_tenant_must_match(
-    client: httpx.AsyncClient, admin: dict[str, str], tenant: str
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
 ) -> None:
     ok = await client.post(BASE, json={"tenantId": tenant, "first_name": "A"}, headers=admin)
     assert ok.status_code == 201
-    bad = await client.post(
-        BASE, json={"tenant_id": "someone-else", "first_name": "A"}, headers=admin
-    )
+    before = await tenant_writes(db, tenant)
+    elsewhere = f"{tenant}-else"
+    bad = await client.post(BASE, json={"tenant_id": elsewhere, "first_name": "A"}, headers=admin)
     assert bad.status_code == 403
+    assert bad.json()["detail"] == "body tenant_id names a tenant this credential may not act for"
+    assert await tenant_writes(db, tenant) == before
+    assert await tenant_writes(db, elsewhere) == ([], [])
 
 
 # -- read --------------------------------------------------------------------------------
@@ -338,14 +347,18 @@ async def test_idempotency_keys_are_per_principal(
 
 
 async def test_idempotent_error_response_is_replayed(
-    client: httpx.AsyncClient, admin: dict[str, str]
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
 ) -> None:
-    await create_customer(client, admin, email="taken@example.com")
+    holder = await create_customer(client, admin, email="taken@example.com")
+    before = await tenant_writes(db, tenant)
     headers = {**admin, "Idempotency-Key": "dup"}
     first = await client.post(BASE, json={"email": "taken@example.com"}, headers=headers)
     again = await client.post(BASE, json={"email": "taken@example.com"}, headers=headers)
     assert first.status_code == again.status_code == 409
+    assert first.json()["conflicting_customer_id"] == holder["id"]
     assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content
+    assert await tenant_writes(db, tenant) == before
 
 
 # -- delete ------------------------------------------------------------------------------
@@ -512,15 +525,19 @@ async def test_upsert_needs_an_identity_and_rejects_unknown_query(
 
 
 async def test_upsert_with_identities_of_two_customers_is_409(
-    client: httpx.AsyncClient, admin: dict[str, str]
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
 ) -> None:
     a = await create_customer(client, admin, email="a@example.com")
     b = await create_customer(client, admin, phone="+14155550123")
+    before = await tenant_writes(db, tenant)
     response = await client.post(
-        f"{BASE}/upsert", json={"email": "a@example.com", "phone": "+14155550123"}, headers=admin
+        f"{BASE}/upsert",
+        json={"email": "a@example.com", "phone": "+14155550123", "first_name": "Both"},
+        headers=admin,
     )
     assert response.status_code == 409
     assert sorted(response.json()["conflicting_customer_ids"]) == sorted([a["id"], b["id"]])
+    assert await tenant_writes(db, tenant) == before
 
 
 async def test_concurrent_upserts_of_one_identity_create_one_customer(
@@ -557,7 +574,11 @@ async def test_concurrent_creates_with_one_email_give_one_201(
 
 
 async def test_customer_token_sees_and_edits_only_itself(
-    client: httpx.AsyncClient, admin: dict[str, str], token_headers: TokenFactory, tenant: str
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    token_headers: TokenFactory,
+    tenant: str,
+    db: asyncpg.Pool,
 ) -> None:
     me = await create_customer(client, admin, first_name="Me")
     other = await create_customer(client, admin, first_name="Other")
@@ -566,11 +587,17 @@ async def test_customer_token_sees_and_edits_only_itself(
     assert (await client.get(f"{BASE}/{other['id']}", headers=mine)).status_code == 404
     ok = await client.patch(f"{BASE}/{me['id']}", json={"first_name": "Still me"}, headers=mine)
     assert ok.status_code == 200
-    refused = await client.patch(f"{BASE}/{me['id']}", json={"status": "VIP"}, headers=mine)
-    assert refused.status_code in {403, 422}
-    refused = await client.patch(f"{BASE}/{me['id']}", json={"customer_type": "VIP"}, headers=mine)
-    assert refused.status_code == 403
-    assert (
-        await client.patch(f"{BASE}/{other['id']}", json={"first_name": "X"}, headers=mine)
-    ).status_code == 404
+    before = await tenant_writes(db, tenant)
+    refusals: list[tuple[str, dict[str, Any], int]] = [
+        (me["id"], {"status": "VIP"}, 422),  # not a status at all: the body is invalid
+        (me["id"], {"status": "BLOCKED"}, 403),  # a status, but not the customer's to set
+        (me["id"], {"customer_type": "VIP", "first_name": "Sneaky"}, 403),
+        (other["id"], {"first_name": "X"}, 404),
+    ]
+    for customer_id, body, expected in refusals:
+        refused = await client.patch(f"{BASE}/{customer_id}", json=body, headers=mine)
+        assert refused.status_code == expected, (body, refused.text)
+        if expected == 403:
+            assert refused.json()["fields"] == sorted(set(body) - {"first_name"})
     assert (await client.get(BASE, headers=mine)).status_code == 403
+    assert await tenant_writes(db, tenant) == before

@@ -283,10 +283,13 @@ async def test_delivery_is_dead_after_the_retry_window(
         assert row["attempts"] >= 2
         assert row["last_status_code"] == 503
         assert row["attempts"] == down.count
-        for _ in range(5):  # a dead delivery is not tried again
-            await dispatcher.run_once()
-        await asyncio.sleep(0.1)
+        # a dead delivery is not tried again: rounds claim nothing (an attempt is awaited
+        # within its round, so what a round sent has reached the receiver when it returns)
+        for _ in range(5):
+            await dispatcher.fan_out()
+            assert await dispatcher.deliver_due() == 0
         assert down.count == row["attempts"]
+        assert (await deliveries(db, endpoint["id"]))[0]["attempts"] == row["attempts"]
         assert (await endpoint_row(db, endpoint["id"]))["status"] == "enabled"
     finally:
         down.close()
@@ -380,7 +383,15 @@ async def test_delivery_time_ssrf_check_refuses_without_sending(
     assert row["status"] == "pending"
     assert row["last_status_code"] is None
     assert row["last_error"].startswith("refused by SSRF guard")
-    await asyncio.sleep(0.1)
+    assert receiver.count == 0
+    # the retry, once due, is refused the same way (awaited within its round: nothing sent)
+    await db.execute(
+        "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = $1", row["id"]
+    )
+    assert await dispatcher.deliver_due() == 1
+    retried = (await deliveries(db, endpoint["id"]))[0]
+    assert (retried["attempts"], retried["status"]) == (row["attempts"] + 1, "pending")
+    assert retried["last_error"].startswith("refused by SSRF guard")
     assert receiver.count == 0
 
 
@@ -429,10 +440,14 @@ async def test_two_dispatchers_deliver_each_event_once(
             return len(rows) == 12 and all(r["status"] == "succeeded" for r in rows)
 
         await wait_for(all_delivered)
-        await asyncio.sleep(0.3)  # give a duplicate, if any, the time to arrive
     finally:
         stop.set()
+        # a round ends only once its attempts have; so once both have stopped, no attempt
+        # is in flight, and a duplicate would have reached the receiver
         await asyncio.gather(*tasks)
+    for dispatcher in (one, two):  # and neither can claim anything more
+        await dispatcher.fan_out()
+        assert await dispatcher.deliver_due() == 0
     subjects = [r.json()["subject"] for r in receiver.requests]
     assert sorted(subjects) == sorted(c["id"] for c in customers)
     assert len({r.headers["patron-event-id"] for r in receiver.requests}) == 12
@@ -476,15 +491,32 @@ async def test_an_abandoned_attempt_is_taken_over_and_the_late_outcome_ignored(
     assert (await endpoint_row(db, endpoint["id"]))["consecutive_failures"] == 0
 
 
-async def test_the_runtime_gets_the_dispatcher(app_ctx: AppContext) -> None:
+async def test_the_runtime_gets_the_dispatcher(
+    app_ctx: AppContext,
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    db: asyncpg.Pool,
+    receiver: Receiver,
+    create_endpoint: EndpointFactory,
+) -> None:
     services = build_webhook_services(app_ctx)
     assert [s.name for s in services] == ["webhooks"]
+    endpoint = await create_endpoint(receiver, event_types=["customer.created"])
     stop = asyncio.Event()
     task = asyncio.create_task(services[0].run(stop))
-    await asyncio.sleep(0.2)
-    assert not task.done()  # polling, not crashed
-    stop.set()
-    await asyncio.wait_for(task, timeout=5)
+    try:
+        customer = await create_customer(client, admin, first_name="Runtime")
+
+        async def delivered() -> bool:  # the service polls and delivers: it runs
+            rows = await deliveries(db, endpoint["id"])
+            return (bool(rows) and rows[0]["status"] == "succeeded") or task.done()
+
+        await wait_for(delivered)
+        assert not task.done()  # polling, not crashed
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+    assert [r.json()["subject"] for r in receiver.requests] == [customer["id"]]
 
 
 async def test_https_delivery_connects_to_the_checked_address_with_the_name_verified(
