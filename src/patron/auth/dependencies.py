@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from patron.auth.principal import Principal, Role
 from patron.context import AppContext
 from patron.errors import Forbidden, NotFound, Unauthorized
-from patron.idempotency.service import begin_idempotent_request
+from patron.http.idempotency import begin_idempotent_request
 from patron.kit.sql import Executor
 from patron.tenancy import TenantId, resolve_tenant
 
