@@ -29,6 +29,7 @@ lint: install
 	.venv/bin/ruff check src tests bench
 	.venv/bin/ruff format --check src tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports --no-logo
 
 format: install
 	.venv/bin/ruff format src tests bench
@@ -38,4 +39,4 @@ bench: install
 	.venv/bin/python -m bench.run
 
 clean:
-	rm -rf .venv .tools .patron-test .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .patron-test .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache

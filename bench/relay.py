@@ -45,8 +45,8 @@ from patron.config import Settings
 from patron.context import build_context
 from patron.db import migrate
 from patron.kit.jsonutil import dumps, loads
+from patron.processes import relay_services
 from patron.runtime import loop, run_services
-from patron.runtime.groups import relay_services
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/patron_bench_relay"
 DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"

@@ -12,8 +12,8 @@ from patron.communications.endpoints import router as communications_router
 from patron.consents.endpoints import router as consents_router
 from patron.customers.endpoints import router as customers_router
 from patron.documents.endpoints import router as documents_router
-from patron.errors import PROBLEM_RESPONSES
 from patron.events.endpoints import router as events_router
+from patron.http.problems import PROBLEM_RESPONSES
 from patron.notes.endpoints import router as notes_router
 from patron.ops.endpoints import router as ops_router
 from patron.orders.endpoints import router as orders_router

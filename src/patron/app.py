@@ -5,31 +5,28 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
 
-import asyncpg
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import Response
 from fastapi.telemetry import TelemetryConfig
-from sqlalchemy.exc import DBAPIError
 
 from patron import __version__
 from patron.api import mount_routes
 from patron.config import Settings, get_settings
 from patron.context import AppContext, build_context
-from patron.errors import Conflict, InvalidInput, PatronError, install_handlers, problem_response
-from patron.idempotency.service import IdempotentReplay
-from patron.logging import configure_logging
-from patron.ops.metrics import POOL
-from patron.ops.middleware import (
+from patron.http.idempotency import replay_response
+from patron.http.middleware import (
     BodyLimitMiddleware,
     IdempotencyMiddleware,
     RequestContextMiddleware,
 )
+from patron.http.problems import install_handlers
+from patron.idempotency.service import IdempotentReplay
+from patron.logging import configure_logging
+from patron.ops.metrics import POOL
+from patron.processes import relay_services, worker_services
 from patron.runtime import run_services
-from patron.runtime.groups import relay_services, worker_services
 
 log = structlog.get_logger("patron.app")
 
@@ -61,7 +58,7 @@ def create_app(
     """Build the app. ``context`` (tests) or ``settings`` + ``database_url`` (servers).
 
     With ``background`` (``patron serve``) the app also runs the relay, the webhook
-    dispatcher and the event consumers (``runtime.groups``) for as long as it serves;
+    dispatcher and the event consumers (:mod:`patron.processes`) for as long as it serves;
     ``patron api`` leaves them to ``patron relay`` and ``patron worker``.
     The database must already be migrated; ``patron serve`` does that before calling this.
     """
@@ -104,9 +101,7 @@ def create_app(
         app.state.ctx = context
         POOL.pool = context.db.engine.pool
     install_handlers(app)
-    app.add_exception_handler(IdempotentReplay, _on_replay)
-    app.add_exception_handler(DBAPIError, _on_database_error)
-    app.add_exception_handler(asyncpg.PostgresError, _on_database_error)
+    app.add_exception_handler(IdempotentReplay, replay_response)
     mount_routes(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(
@@ -125,34 +120,3 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     configure_logging(settings.log_level)
     return app
-
-
-async def _on_replay(_: Request, exc: Exception) -> Response:
-    exc = cast(IdempotentReplay, exc)
-    return Response(
-        content=exc.body,
-        status_code=exc.status,
-        headers={**exc.replay_headers, "Idempotent-Replayed": "true"},
-    )
-
-
-async def _on_database_error(_: Request, exc: Exception) -> Response:
-    """Database errors caused by input (SQLSTATE class 22, 23505) are the client's; the rest 500.
-
-    They arrive wrapped by SQLAlchemy (``DBAPIError``) or, from the prepared statements of
-    :mod:`patron.kit.sql`, straight from asyncpg (``asyncpg.PostgresError``).
-    """
-    orig: Any = exc.orig if isinstance(exc, DBAPIError) else exc
-    sqlstate: Any = getattr(orig, "sqlstate", None) or getattr(
-        getattr(orig, "__cause__", None), "sqlstate", None
-    )
-    if sqlstate == "23505":
-        return problem_response(Conflict("a unique value is already in use").to_problem())
-    if isinstance(sqlstate, str) and sqlstate.startswith("22"):
-        return problem_response(
-            InvalidInput(
-                "a value cannot be stored (invalid characters or out of range)"
-            ).to_problem()
-        )
-    log.error("database_error", sqlstate=sqlstate, error_type=type(orig).__name__)
-    return problem_response(PatronError("An unexpected database error occurred.").to_problem())

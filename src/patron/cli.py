@@ -24,9 +24,9 @@ from patron.events import retention
 from patron.logging import configure_logging
 from patron.orders import rebuild as stats_rebuild
 from patron.orders.stats import Drift
+from patron.processes import relay_services, worker_services
 from patron.relay import store as relay_store
 from patron.runtime import loop, run_services
-from patron.runtime.groups import relay_services, worker_services
 
 app = typer.Typer(help="Patron: the customer service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.")

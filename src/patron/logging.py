@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from patron.ops.tracing import _trace_id
+from patron.tracing import bound_trace_id
 
 SERVICE_NAME = "patron"
 _SECRET_MARKERS = ("token", "secret", "password", "api_key", "authorization", "credential")
@@ -22,7 +22,7 @@ _SECRET_MARKERS = ("token", "secret", "password", "api_key", "authorization", "c
 
 def _add_service(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event["service_name"] = SERVICE_NAME
-    trace = _trace_id.get()
+    trace = bound_trace_id()
     if trace is not None:
         event.setdefault("trace_id", trace)
     return event

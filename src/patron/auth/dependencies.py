@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from patron.auth.principal import Principal, Role
 from patron.context import AppContext
 from patron.errors import Forbidden, NotFound, Unauthorized
-from patron.idempotency.service import begin_idempotent_request
+from patron.http.idempotency import begin_idempotent_request
 from patron.tenancy import resolve_tenant
 from patron.usecases import ServiceContext, read_unit, unit_of_work
 

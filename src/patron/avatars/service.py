@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import structlog
-from fastapi import UploadFile
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +25,7 @@ from patron.events import outbox
 from patron.events.types import EventType
 from patron.kit.crypto import Keyring
 from patron.storage import Storage, StorageError, delete_quietly, new_key
-from patron.storage.uploads import check_upload
+from patron.storage.uploads import Upload, check_upload
 from patron.tenancy import TenantId
 
 log = structlog.get_logger("patron.avatars")
@@ -106,7 +105,7 @@ class AvatarService:
     storage: Storage
     customers: CustomerService
 
-    async def replace(self, customer_id: uuid.UUID, upload: UploadFile) -> tuple[str, str | None]:
+    async def replace(self, customer_id: uuid.UUID, upload: Upload) -> tuple[str, str | None]:
         """Store a new avatar and point the customer at it.
 
         Returns ``(avatar_url, previous storage key)``; the caller deletes the previous file

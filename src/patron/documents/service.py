@@ -18,7 +18,6 @@ from typing import Any
 
 import pycountry
 import structlog
-from fastapi import UploadFile
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +33,7 @@ from patron.kit.crypto import Keyring, blind_index
 from patron.kit.keyset import Window
 from patron.models.customer_document import CustomerDocument
 from patron.storage import Storage, StorageError, delete_quietly, new_key
-from patron.storage.uploads import check_upload
+from patron.storage.uploads import Upload, check_upload
 from patron.tenancy import TenantId
 
 log = structlog.get_logger("patron.documents")
@@ -168,7 +167,7 @@ class DocumentService:
         return row
 
     async def add(
-        self, customer_id: uuid.UUID, fields: NewDocument, upload: UploadFile
+        self, customer_id: uuid.UUID, fields: NewDocument, upload: Upload
     ) -> DocumentRead:
         """Add a document with its file.
 

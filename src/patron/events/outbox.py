@@ -21,8 +21,8 @@ from patron.kit.ids import new_id
 from patron.kit.jsonutil import dumps
 from patron.kit.sql import CompiledStatement, Executor
 from patron.models import OutboxEvent
-from patron.ops.tracing import current_trace_id
 from patron.tenancy import TenantId
+from patron.tracing import current_trace_id
 
 SOURCE = "/patron/customers"
 SPEC_VERSION = "1.0"

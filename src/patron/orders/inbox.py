@@ -36,7 +36,6 @@ from patron.errors import NotFound, PatronError
 from patron.identities import service as identities
 from patron.kit.jsonutil import loads
 from patron.kit.validation import ContactPointError, normalize_phone
-from patron.ops.tracing import new_trace_id, set_trace_id
 from patron.orders.appointments import AppointmentService
 from patron.orders.repository import InboxRepository
 from patron.orders.schemas import (
@@ -47,6 +46,7 @@ from patron.orders.schemas import (
 )
 from patron.orders.service import OrderService
 from patron.tenancy import TenantId, trusted_tenant
+from patron.tracing import new_trace_id, set_trace_id
 from patron.usecases import ServiceContext, unit_of_work
 
 # Event types and the status each implies when ``data`` names none (None: keep / default).

@@ -6,15 +6,33 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import BinaryIO, Protocol
 
 import puremagic
-from fastapi import UploadFile
 
 from patron.errors import InvalidInput, PayloadTooLarge
 from patron.storage.base import CHUNK_BYTES
 
 # What the magic-number check looks at: the signatures of PDF, JPEG and PNG are at offset 0.
 HEAD_BYTES = 8 * 1024
+
+
+class Upload(Protocol):
+    """An uploaded file as a service reads it (FastAPI's ``UploadFile`` is one), so services
+    take uploads from any transport without importing a web framework."""
+
+    @property
+    def file(self) -> BinaryIO:
+        """The file's bytes as a binary file object."""
+        ...
+
+    async def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes from the current position (all when -1)."""
+        ...
+
+    async def seek(self, offset: int) -> None:
+        """Move to byte ``offset``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -42,7 +60,7 @@ def sniff(head: bytes, allowed: Mapping[str, str]) -> str | None:
 
 
 async def check_upload(
-    upload: UploadFile, *, max_bytes: int, allowed: Mapping[str, str], loc: str = "file"
+    upload: Upload, *, max_bytes: int, allowed: Mapping[str, str], loc: str = "file"
 ) -> CheckedUpload:
     """Read ``upload`` through once and rewind it.
 

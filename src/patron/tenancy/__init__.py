@@ -7,12 +7,18 @@ accept only a ``TenantId``, so an unchecked string cannot reach a query by accid
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, NewType
+from typing import NewType, Protocol
 
 from patron.errors import BadRequest, Forbidden, InvalidInput
 
-if TYPE_CHECKING:
-    from patron.auth.principal import Principal
+
+class TenantBound(Protocol):
+    """What :func:`resolve_tenant` reads of a caller (``auth.Principal`` is one): its own
+    tenant, or None for a platform caller. A protocol, so tenancy sits below auth."""
+
+    @property
+    def tenant_id(self) -> str | None: ...
+
 
 TenantId = NewType("TenantId", str)
 TENANT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -28,7 +34,7 @@ def _checked(value: str, where: str) -> TenantId:
 
 
 def resolve_tenant(
-    principal: Principal,
+    principal: TenantBound,
     header_tenant: str | None = None,
     claimed: list[tuple[str, str]] | None = None,
 ) -> TenantId:

@@ -1,6 +1,8 @@
-"""The request's trace id, carried in a context variable.
+"""The trace id of the running request or job, carried in a context variable.
 
-Accepted from ``X-Trace-Id`` or the trace-id part of a W3C ``traceparent`` header
+Low in the layers (it imports nothing of Patron), so logging, events, the HTTP transport
+and the consumers can all read and set it. HTTP accepts it from ``X-Trace-Id`` or the
+trace-id part of a W3C ``traceparent`` header
 (https://www.w3.org/TR/trace-context/#traceparent-header); otherwise a new one is made.
 Every response echoes it in ``X-Trace-Id``; logs and outbox events record it.
 """
@@ -33,7 +35,14 @@ def trace_id_from_headers(x_trace_id: str | None, traceparent: str | None) -> st
 
 
 def set_trace_id(trace_id: str) -> None:
+    """Make ``trace_id`` the running request's or job's trace id (this context only)."""
     _trace_id.set(trace_id)
+
+
+def bound_trace_id() -> str | None:
+    """The trace id set in this context, or None (unlike :func:`current_trace_id`, it never
+    makes one: a log line outside any request carries no trace id)."""
+    return _trace_id.get()
 
 
 def current_trace_id() -> str:

@@ -13,10 +13,12 @@ import structlog
 from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from patron.errors import PayloadTooLarge, problem_response
-from patron.idempotency.service import PendingKey, finish_idempotent_request
+from patron.errors import PayloadTooLarge
+from patron.http.idempotency import finish_idempotent_request
+from patron.http.problems import error_response
+from patron.idempotency.service import PendingKey
 from patron.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from patron.ops.tracing import set_trace_id, trace_id_from_headers
+from patron.tracing import set_trace_id, trace_id_from_headers
 
 log = structlog.get_logger("patron.http")
 
@@ -150,7 +152,7 @@ class BodyLimitMiddleware:
         )
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            response = problem_response(self._error(limit).to_problem())
+            response = error_response(self._error(limit))
             await response(scope, receive, send)
             return
         seen = 0
