@@ -16,8 +16,8 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from patron.app import create_app
-from patron.auth.dependencies import Scope
 from patron.auth.principal import Role
+from patron.http.scope import Scope
 from tests.conftest import ApiKeyFactory, create_customer, make_settings, tenant_writes
 
 PUBLIC_PATHS = {

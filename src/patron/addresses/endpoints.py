@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from patron.addresses.schemas import AddressCreate, AddressPage, AddressRead, AddressUpdate
 from patron.addresses.service import AddressService
-from patron.auth.dependencies import RequestContext, Scope
 from patron.auth.principal import Role
 from patron.customers.dependencies import known_customer as customer_dependency
 from patron.customers.service import CustomerService
+from patron.http.scope import RequestContext, Scope
 from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 router = APIRouter(prefix="/customers/{customer_id}/addresses", tags=["addresses"])

@@ -13,10 +13,10 @@ from fastapi import APIRouter, BackgroundTasks, Depends, File, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from patron.auth.dependencies import RequestContext, Scope
 from patron.auth.principal import Role
 from patron.avatars.service import AvatarService
 from patron.customers.service import CustomerService
+from patron.http.scope import RequestContext, Scope
 from patron.storage import delete_quietly
 
 router = APIRouter(prefix="/customers/{customer_id}/avatar", tags=["customers"])

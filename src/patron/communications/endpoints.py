@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 
-from patron.auth.dependencies import RequestContext, Scope
 from patron.auth.principal import Role
 from patron.communications.schemas import (
     CommunicationCreate,
@@ -16,6 +15,7 @@ from patron.communications.schemas import (
 )
 from patron.communications.service import CommunicationService
 from patron.customers.service import CustomerService
+from patron.http.scope import RequestContext, Scope
 from patron.kit import rawbody
 from patron.kit.jsonutil import dumps
 from patron.kit.keyset import Window

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
 
-from patron.auth.dependencies import RequestContext, Scope
 from patron.auth.principal import Role
 from patron.consents.schemas import ConsentCreate, ConsentLedger, ConsentRead
 from patron.consents.service import ConsentService
 from patron.customers.service import CustomerService
+from patron.http.scope import RequestContext, Scope
 from patron.kit import rawbody
 from patron.kit.keyset import Window
 from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE

@@ -10,8 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from patron.auth.dependencies import RequestContext, Scope
 from patron.customers.service import CustomerService
+from patron.http.scope import RequestContext, Scope
 
 
 def known_customer(scope: Scope) -> Callable[..., Awaitable[RequestContext]]:

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import ValidationError
 
-from patron.auth.dependencies import EndpointScope, RequestContext
 from patron.auth.principal import Role
 from patron.customers import listing
 from patron.customers.schemas import (
@@ -29,6 +28,7 @@ from patron.customers.schemas import (
 )
 from patron.customers.service import CustomerService, UpsertOutcome
 from patron.errors import InvalidInput, validation_errors
+from patron.http.scope import EndpointScope, RequestContext
 from patron.kit.etag import etag_for
 from patron.kit.jsonutil import dumps
 from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE

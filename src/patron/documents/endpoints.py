@@ -14,7 +14,6 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 
-from patron.auth.dependencies import RequestContext, Scope
 from patron.auth.principal import Role
 from patron.customers.service import CustomerService
 from patron.documents.schemas import (
@@ -25,6 +24,7 @@ from patron.documents.schemas import (
     RejectRequest,
 )
 from patron.documents.service import EXTENSIONS, DocumentService, NewDocument
+from patron.http.scope import RequestContext, Scope
 from patron.kit.keyset import Window
 from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from patron.storage import delete_quietly

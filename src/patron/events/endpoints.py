@@ -12,10 +12,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from patron.auth.dependencies import RequestContext, Scope
 from patron.auth.principal import Role
 from patron.events.schemas import DeadLetterPage, EventPage, RequeueResult
 from patron.events.service import EventService
+from patron.http.scope import RequestContext, Scope
 
 router = APIRouter(prefix="/events", tags=["events"])
 

@@ -1,5 +1,5 @@
 """The HTTP transport's own pieces: the request scope (:mod:`.scope`), the one paging
-for now), the one paging dependency (:mod:`.paging`), problem+json rendering
+dependency (:mod:`.paging`), problem+json rendering
 (:mod:`.problems`), the ASGI middleware (:mod:`.middleware`) and the HTTP side of
 idempotent POSTs (:mod:`.idempotency`).
 

@@ -12,10 +12,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from patron.auth.dependencies import RequestContext, Scope
 from patron.auth.principal import Role
 from patron.customers.dependencies import known_customer
 from patron.customers.service import CustomerService
+from patron.http.scope import RequestContext, Scope
 from patron.kit.keyset import Window
 from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from patron.orders.appointments import AppointmentService

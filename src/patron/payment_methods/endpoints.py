@@ -12,10 +12,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 
-from patron.auth.dependencies import RequestContext, Scope
 from patron.auth.principal import Role
 from patron.customers.service import CustomerService
 from patron.errors import InvalidInput
+from patron.http.scope import RequestContext, Scope
 from patron.kit import rawbody
 from patron.kit.cards import find_card_number
 from patron.kit.keyset import Window

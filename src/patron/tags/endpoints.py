@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from patron.auth.dependencies import RequestContext, Scope
 from patron.auth.principal import Role
 from patron.customers.dependencies import known_customer as customer_dependency
 from patron.customers.service import CustomerService
+from patron.http.scope import RequestContext, Scope
 from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from patron.tags.schemas import CustomerTagList, TagCatalogPage, TagsAdd, TagsAdded
 from patron.tags.service import TagService

@@ -13,9 +13,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from patron.auth.dependencies import RequestContext, Scope
 from patron.auth.principal import Role
 from patron.http.idempotency import finish_idempotent_request
+from patron.http.scope import RequestContext, Scope
 from patron.idempotency.service import PendingKey
 from patron.kit.keyset import Window
 from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
