@@ -7,7 +7,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
 from patron.auth.principal import Role
 from tests.conftest import ApiKeyFactory, create_customer, outbox_rows
@@ -135,11 +134,6 @@ async def test_merge_moves_identities_fills_fields_and_journals(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (merge.py): keys_added lists every key of the united dict, not the keys the"
-    " source added; fields_filled names igsid, which the source did not have",
-)
 async def test_merge_details_name_exactly_what_was_filled_and_added(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

@@ -111,17 +111,20 @@ async def merge_customers(
         and survivor["igsid"] is None
         and (source["psid"] or source["igsid"])
     ):
-        changes.update({name: source[name] for name in MESSAGING})
+        # they move together; only the ones the source has are filled
+        changes.update({name: source[name] for name in MESSAGING if source[name] is not None})
     if not survivor["has_access_token"] and source["has_access_token"]:
         changes["access_token_encrypted"] = await svc.repo.access_token_ciphertext(source_id)
     known = {t.casefold() for t in survivor["tags"]}
     tags_added = [t for t in source["tags"] if t.casefold() not in known]
     if tags_added:
         changes["tags"] = [*survivor["tags"], *tags_added]
+    keys_added: dict[str, list[str]] = {}
     for name in ("attributes", "preferences", "external_ids"):
         added = {k: v for k, v in source[name].items() if k not in survivor[name]}
         if added:
             changes[name] = {**survivor[name], **added}
+            keys_added[name] = sorted(added)
     if source["last_interaction_at"] and (
         survivor["last_interaction_at"] is None
         or source["last_interaction_at"] > survivor["last_interaction_at"]
@@ -146,11 +149,7 @@ async def merge_customers(
             if k in (*FILLABLE, *MESSAGING, "access_token_encrypted")
         ),
         "tags_added": tags_added,
-        "keys_added": {
-            n: sorted(changes[n])
-            for n in ("attributes", "preferences", "external_ids")
-            if n in changes
-        },
+        "keys_added": keys_added,
         "stats": "not merged: order history stays with each customer id",
     }
     merge_id = new_id()
