@@ -140,7 +140,7 @@ async def _on_database_error(_: Request, exc: Exception) -> Response:
     """Database errors caused by input (SQLSTATE class 22, 23505) are the client's; the rest 500.
 
     They arrive wrapped by SQLAlchemy (``DBAPIError``) or, from the prepared statements of
-    :mod:`patron.kit.sql`, straight from asyncpg (``asyncpg.PostgresError``).
+    :mod:`patron.db.fastpath`, straight from asyncpg (``asyncpg.PostgresError``).
     """
     orig: Any = exc.orig if isinstance(exc, DBAPIError) else exc
     sqlstate: Any = getattr(orig, "sqlstate", None) or getattr(
