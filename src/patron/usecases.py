@@ -36,8 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from patron.auth.principal import Principal
 from patron.context import AppContext
+from patron.db.fastpath import Executor
 from patron.errors import Forbidden
-from patron.kit.sql import Executor
 from patron.tenancy import TenantId
 
 P = ParamSpec("P")
@@ -72,8 +72,8 @@ class Unit:
     """One open unit of work of one call: its context and its executor.
 
     ``executor`` is the transaction's ``AsyncSession`` (session units) or asyncpg
-    connection (driver units); ``writes`` is False for read units, which run each
-    statement in its own implicit transaction and so must not write.
+    connection (driver units); ``writes`` is False for read units (``READ ONLY``
+    transactions).
     """
 
     ctx: ServiceContext
@@ -152,9 +152,10 @@ def unit_of_work(ctx: ServiceContext, *, driver: bool = False) -> AbstractAsyncC
 
 
 def read_unit(ctx: ServiceContext, *, driver: bool = False) -> AbstractAsyncContextManager[Unit]:
-    """Join the open unit (read or write), or open a read unit for ``ctx.tenant``: no
-    ``BEGIN``/``COMMIT``, each statement its own implicit transaction. ``driver`` asks for a
-    bare pooled connection (``Database.driver_reads``) instead of an ``AsyncSession``."""
+    """Join the open unit (read or write), or open a read unit for ``ctx.tenant``: a
+    ``READ ONLY`` transaction (PostgreSQL refuses writes and row locks in it). ``driver``
+    asks for a bare pooled connection (``Database.driver_reads``) instead of an
+    ``AsyncSession``."""
     return _unit(ctx, write=False, driver=driver)
 
 

@@ -263,7 +263,7 @@ async def test_app_role_is_not_superuser_and_cannot_bypass(app_ctx: AppContext) 
 async def test_tenant_setting_survives_pool_reuse_and_rollback(
     settings: Any, database_url: str, tenant: str, other_tenant: str
 ) -> None:
-    """One pooled connection, reused: the remembered tenant must never outlive a rollback."""
+    """One pooled connection, reused: each unit sees its own tenant, even after a rollback."""
     db = Database(
         create_app_engine(
             settings.model_copy(update={"database_pool_size": 1, "database_max_overflow": 0}),

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from patron.kit.repository import TenantScopedRepository
+from patron.db.repository import TenantScopedRepository
 from patron.models import CustomerCommunication
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import distinct_on
 
-from patron.kit.repository import TenantScopedRepository
+from patron.db.repository import TenantScopedRepository
 from patron.models import CustomerConsent
 
 

@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Select
 
+from patron.db.fastpath import PreparedQuery, StatementCache, python_defaults
+from patron.db.repository import TenantScopedRepository, tenant_filter
 from patron.identities.repository import (
     KEY_MATCH,
     guarding_live_identities,
@@ -30,12 +32,6 @@ from patron.identities.repository import (
     new_identity_params,
 )
 from patron.identities.schemas import IdentityKey
-from patron.kit.repository import (
-    PreparedQuery,
-    TenantScopedRepository,
-    tenant_filter,
-)
-from patron.kit.sql import StatementCache, python_defaults
 from patron.models import Customer, CustomerIdentity, CustomerStats
 
 CUSTOMERS = cast(Table, Customer.__table__)
@@ -147,7 +143,7 @@ def _build_update(key: tuple[tuple[str, ...], bool]) -> Any:
 
 
 # Sent explicitly with every insert: SQLAlchemy leaves Python-side defaults out of an
-# INSERT with a CTE (see patron.kit.sql.CompiledStatement).
+# INSERT with a CTE (see patron.db.fastpath.CompiledStatement).
 _INSERT_DEFAULTS = python_defaults(CUSTOMERS)
 
 # Inserts and updates compiled once per column set (a webhook sends the same few fields).
@@ -160,11 +156,7 @@ class CustomerRepository(TenantScopedRepository[Customer]):
 
     def read_select(self) -> Select[Any]:
         """``SELECT`` of the response columns of live customers of this tenant."""
-        return (
-            select(*READ_COLUMNS)
-            .select_from(_FROM)
-            .where(C.tenant_id == self.tenant, C.deleted_at.is_(None))
-        )
+        return self.select(*READ_COLUMNS).select_from(_FROM).where(C.deleted_at.is_(None))
 
     async def get(self, customer_id: uuid.UUID, *, for_update: bool = False) -> Row[Any] | None:
         """A live customer's response row, optionally locked (``FOR UPDATE OF customers``)."""
@@ -302,9 +294,9 @@ class CustomerRepository(TenantScopedRepository[Customer]):
         common term, 240 ms for a rare one at 100,000 customers (bench/README.md).
         """
         matches = (
-            select(C.id, sort_key.label("sort_key"))
+            self.select(C.id, sort_key.label("sort_key"))
             .select_from(_FROM)
-            .where(C.tenant_id == self.tenant, C.deleted_at.is_(None), *filters)
+            .where(C.deleted_at.is_(None), *filters)
         )
         if keyset is not None:
             matches = matches.where(keyset)
@@ -334,9 +326,7 @@ class CustomerRepository(TenantScopedRepository[Customer]):
     async def count(self, filters: list[ColumnElement[bool]], *, cap: int | None = None) -> int:
         """Live customers matching ``filters``; with ``cap``, counting stops at ``cap``."""
         matching = (
-            select(literal(1))
-            .select_from(_FROM)
-            .where(C.tenant_id == self.tenant, C.deleted_at.is_(None), *filters)
+            self.select(literal(1)).select_from(_FROM).where(C.deleted_at.is_(None), *filters)
         )
         if cap is not None:
             matching = matching.limit(cap)

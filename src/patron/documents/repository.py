@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import delete
 
+from patron.db.repository import TenantScopedRepository
 from patron.kit.keyset import Slice, Window, newest_first
-from patron.kit.repository import TenantScopedRepository
 from patron.models.customer_document import CustomerDocument as D
 
 

@@ -16,10 +16,10 @@ from sqlalchemy import DateTime, String, Text, Uuid, bindparam, insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patron.db.fastpath import CompiledStatement, Executor
 from patron.events.types import EventType
 from patron.kit.ids import new_id
 from patron.kit.jsonutil import dumps
-from patron.kit.sql import CompiledStatement, Executor
 from patron.models import OutboxEvent
 from patron.tenancy import TenantId
 from patron.tracing import current_trace_id

@@ -6,8 +6,8 @@ import uuid
 
 from sqlalchemy import update
 
+from patron.db.repository import TenantScopedRepository
 from patron.events.feed import FeedPosition, feed_query
-from patron.kit.repository import TenantScopedRepository
 from patron.models import OutboxEvent
 
 E = OutboxEvent

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import DateTime
 
 from patron.db.engine import create_sessionmaker
-from patron.kit.sql import CompiledStatement
+from patron.db.fastpath import CompiledStatement
 from patron.models.webhook_cursor import FANOUT_CURSOR
 from patron.models.webhook_delivery import DELIVERY_FAILED, DELIVERY_SUCCEEDED
 

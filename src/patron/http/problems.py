@@ -120,7 +120,7 @@ def database_error_problem(exc: Exception) -> PatronError:
     data exceptions → 422; 23505, unique violation → 409) are the client's, the rest 500.
 
     They arrive wrapped by SQLAlchemy (``DBAPIError``) or, from the prepared statements of
-    :mod:`patron.kit.sql`, straight from asyncpg (``asyncpg.PostgresError``). SQLSTATE codes:
+    :mod:`patron.db.fastpath`, straight from asyncpg (``asyncpg.PostgresError``). SQLSTATE codes:
     https://www.postgresql.org/docs/current/errcodes-appendix.html
     """
     orig: Any = exc.orig if isinstance(exc, DBAPIError) else exc

@@ -19,7 +19,7 @@ from patron.http.idempotency import begin_idempotent_request
 from patron.tenancy import resolve_tenant
 from patron.usecases import ServiceContext, read_unit, unit_of_work
 
-# GET and HEAD never write: they run without BEGIN/COMMIT (see Database.read_only).
+# GET and HEAD never write: their unit is a READ ONLY transaction (Database.read_only).
 _READ_METHODS = frozenset({"GET", "HEAD"})
 
 

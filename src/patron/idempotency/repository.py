@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, update
 from sqlalchemy.dialects.postgresql import insert
 
-from patron.kit.repository import TenantScopedRepository
+from patron.db.repository import TenantScopedRepository
 from patron.models import IdempotencyKey
 
 K = IdempotencyKey

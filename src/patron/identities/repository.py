@@ -26,11 +26,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.dml import Insert
 
+from patron.db.fastpath import CompiledStatement, PreparedQuery
+from patron.db.repository import TenantScopedRepository, tenant_filter
 from patron.errors import Conflict
 from patron.identities.schemas import IdentityKey, IdentityKind
 from patron.kit.ids import new_id
-from patron.kit.repository import PreparedQuery, TenantScopedRepository, tenant_filter
-from patron.kit.sql import CompiledStatement
 from patron.models import CustomerIdentity
 from patron.models.customer_identity import LIVE_IDENTITY_CONSTRAINT
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, delete
 
-from patron.kit.repository import TenantScopedRepository
+from patron.db.repository import TenantScopedRepository
 from patron.models import CustomerNote
 
 N = CustomerNote

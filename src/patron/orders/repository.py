@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from patron.kit.repository import TenantScopedRepository
+from patron.db.repository import TenantScopedRepository
 from patron.models import (
     CustomerAppointment,
     CustomerCurrencyStats,

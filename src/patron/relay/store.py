@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import Text
 
-from patron.kit.sql import CompiledStatement
+from patron.db.fastpath import CompiledStatement
 from patron.models import OutboxEvent
 
 E = OutboxEvent
@@ -84,7 +84,7 @@ class PendingEvent:
         )
 
 
-# Every round runs these; compiled once (patron.kit.sql).
+# Every round runs these; compiled once (patron.db.fastpath).
 _LOCK_PARTITIONS = CompiledStatement(
     text(
         "SELECT coalesce(array_agg(p ORDER BY p), '{}') AS locked "

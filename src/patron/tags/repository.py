@@ -10,8 +10,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from patron.db.repository import TenantScopedRepository
 from patron.kit.ids import new_id
-from patron.kit.repository import TenantScopedRepository
 from patron.models import Customer, CustomerTag, Tag
 
 CT = CustomerTag

@@ -1,33 +1,51 @@
-"""Statements compiled once and run on the unit of work's own asyncpg connection.
+"""The driver-level fast path: the one module below SQLAlchemy's execution path
+(decision 0010, ``docs/decisions/0010-driver-fast-path.md``).
 
 SQLAlchemy builds, cache-keys and post-processes every statement on every execution; on
-the hottest paths (GET by id, upsert, the outbox insert) that machinery cost several
-times the database's own work (bench/README.md). A :class:`CompiledStatement` is a Core
-statement compiled once for the asyncpg dialect, with SQLAlchemy's own bind processors
-for its parameters, executed on the driver connection under the session — so it runs in
-the same transaction (or read-only session) as everything else, with asyncpg's prepared
-statement cache. Rows come back as ``asyncpg.Record`` (a read-only mapping).
+the hottest paths (GET by id, upsert, the outbox insert, the relay's claim and mark) that
+machinery cost several times the database's own work (bench/README.md). Here:
 
-They run on an :data:`Executor`: a session (through its driver connection) or a driver
-connection itself, inside a ``Database.driver_unit_of_work`` transaction.
+- :class:`CompiledStatement`: a Core statement compiled once for the asyncpg dialect,
+  with SQLAlchemy's own bind processors for its parameters, run on an :data:`Executor`
+  with asyncpg's prepared statement cache. Rows come back as ``asyncpg.Record`` (a
+  read-only mapping). :class:`PreparedQuery` is one that must carry the ``:tenant``
+  parameter (bound only by :class:`patron.db.repository.TenantScopedRepository`).
+- :class:`StatementCache`: statements whose column set varies (an insert of the fields a
+  caller sent), compiled once per column set, in a small LRU.
+- :data:`Executor`: what they run on: a unit of work's session (through its driver
+  connection, :func:`driver_connection`, inside the session's transaction) or a bare
+  driver connection of :func:`driver_reads` / :func:`driver_unit_of_work`, units of work
+  with no ``AsyncSession`` at all (``Database`` exposes them).
 
-Statements whose column set varies (an insert of the fields a caller sent) are compiled
-once per column set and kept in a small LRU (:class:`StatementCache`).
+It leans on SQLAlchemy internals: the asyncpg adapter's ``_transaction`` and
+``_start_transaction`` (:func:`driver_connection`), the compiler's ``positiontup``,
+``binds`` and ``insert_prefetch``/``update_prefetch`` (:class:`CompiledStatement`) and
+``greenlet_spawn`` (:func:`_give_back`). pyproject.toml pins SQLAlchemy's minor version
+and ``tests/db/test_sqlalchemy_internals.py`` fails with a message naming this module when
+an upgrade moves them.
 """
 
 from __future__ import annotations
 
 import functools
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Generic, TypeAlias, TypeVar, cast
 
 import asyncpg
+import sqlalchemy
+from sqlalchemy import BindParameter, bindparam
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault, Table
+from sqlalchemy.util import greenlet_spawn
+
+from patron.db.rls import tenant_transaction
+from patron.tenancy import TenantId
 
 DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _DRIVER_KEY = "patron.driver_connection"
@@ -35,6 +53,20 @@ _DRIVER_KEY = "patron.driver_connection"
 Processor = Callable[[Any], Any]
 # What prepared statements run on: a unit of work's session or its bare driver connection.
 Executor: TypeAlias = AsyncSession | asyncpg.Connection
+
+# The tenant of a prepared query: bound by TenantScopedRepository, nowhere else.
+TENANT_PARAM: BindParameter[str] = bindparam("tenant")
+
+
+class SQLAlchemyInternalsChanged(RuntimeError):
+    """The installed SQLAlchemy no longer has an internal this module relies on."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"SQLAlchemy {sqlalchemy.__version__} changed {what}, which the driver fast path "
+            "(patron.db.fastpath, docs/decisions/0010-driver-fast-path.md) relies on: adapt "
+            "the module before moving the SQLAlchemy pin in pyproject.toml"
+        )
 
 
 def _constant(value: Any) -> Any:
@@ -171,7 +203,7 @@ async def driver_connection(executor: Executor) -> asyncpg.Connection:
     SQLAlchemy's asyncpg adapter sends ``BEGIN`` lazily, with the first statement *it*
     executes; a statement sent straight to the driver would run before it, in autocommit.
     So the adapter's transaction is started here first (a no-op for AUTOCOMMIT sessions).
-    ``tests/kit/test_sql.py`` pins this against SQLAlchemy upgrades.
+    ``tests/db/test_sqlalchemy_internals.py`` pins this against SQLAlchemy upgrades.
 
     Looked up once per session and remembered in ``session.info``; sessions live for one
     unit of work, so the connection cannot change under it.
@@ -184,8 +216,96 @@ async def driver_connection(executor: Executor) -> asyncpg.Connection:
         sa_connection = await session.connection()
         raw = await sa_connection.get_raw_connection()
         adapter: Any = raw.dbapi_connection
-        if adapter._transaction is None:
-            await adapter._start_transaction()
+        try:
+            begun = adapter._transaction is not None
+            start = adapter._start_transaction
+        except AttributeError as exc:
+            raise SQLAlchemyInternalsChanged("the asyncpg adapter's transaction") from exc
+        if not begun:
+            await start()
         connection = raw.driver_connection
         session.info[_DRIVER_KEY] = connection
     return connection
+
+
+class PreparedQuery(CompiledStatement):
+    """A tenant statement compiled once (a :class:`CompiledStatement`) that must filter
+    (or stamp) with the ``:tenant`` parameter (:data:`TENANT_PARAM`, or
+    ``patron.db.repository.tenant_filter``), which only
+    :class:`patron.db.repository.TenantScopedRepository` binds. ``ValueError`` otherwise."""
+
+    def __init__(self, stmt: ClauseElement) -> None:
+        super().__init__(stmt)
+        if TENANT_PARAM.key not in self.names:
+            raise ValueError("a prepared tenant query must use tenant_filter() or TENANT_PARAM")
+
+
+def require_session(executor: Executor) -> AsyncSession:
+    """``executor`` as an ORM session. Raises ``RuntimeError`` for a driver connection: the
+    work asked for needs a session unit of work (a programming error, not bad input)."""
+    if isinstance(executor, asyncpg.Connection):
+        raise RuntimeError("this needs a session unit of work; this one is a driver transaction")
+    return cast(AsyncSession, executor)
+
+
+async def _give_back(engine: AsyncEngine, pooled: PoolProxiedConnection) -> None:
+    """Return a connection checked out with ``engine.raw_connection()`` to its pool.
+
+    Only an overflow connection coming back to a full pool is closed, and closing is IO
+    that SQLAlchemy's asyncpg adapter can only do inside ``greenlet_spawn``; any other
+    return is a queue put, done directly (a greenlet per request costs ~9 us). Nothing
+    runs between the check and the put: no ``await`` in between. A connection still in a
+    transaction (its ``ROLLBACK`` failed, or was cancelled) is invalidated, never pooled.
+    """
+    connection: asyncpg.Connection = pooled.driver_connection
+    if connection.is_closed() or connection.is_in_transaction():
+        await greenlet_spawn(pooled.invalidate)
+    pool = engine.sync_engine.pool
+    if isinstance(pool, QueuePool) and pool.checkedin() < pool.size():
+        pooled.close()
+    else:
+        await greenlet_spawn(pooled.close)
+
+
+@asynccontextmanager
+async def _driver_transaction(
+    engine: AsyncEngine, tenant: TenantId, *, read_only: bool
+) -> AsyncIterator[asyncpg.Connection]:
+    pooled = await engine.raw_connection()
+    try:
+        connection: asyncpg.Connection = pooled.driver_connection
+        async with tenant_transaction(connection, tenant, read_only=read_only):
+            yield connection
+    finally:
+        await _give_back(engine, pooled)
+
+
+def driver_reads(
+    engine: AsyncEngine, tenant: TenantId
+) -> AbstractAsyncContextManager[asyncpg.Connection]:
+    """A pooled asyncpg connection for reads of ``tenant``'s rows, in one ``READ ONLY``
+    transaction (so the tenant setting is transaction-local; see :mod:`patron.db.rls`).
+
+    The lightest unit of work: no ``AsyncSession`` and no SQLAlchemy ``Connection``
+    around it, just a connection checked out of ``engine``'s own pool (so the pool size
+    and the ``patron_app`` role are shared with every other unit of work). Three round
+    trips: ``BEGIN`` with the tenant, the read, ``COMMIT``. PostgreSQL refuses writes and
+    row locks in it. Statements go through
+    :class:`patron.db.repository.TenantScopedRepository` (prepared queries only).
+    """
+    return _driver_transaction(engine, tenant, read_only=True)
+
+
+def driver_unit_of_work(
+    engine: AsyncEngine, tenant: TenantId
+) -> AbstractAsyncContextManager[asyncpg.Connection]:
+    """One transaction on a pooled asyncpg connection, scoped to ``tenant``: a unit of
+    work without an ``AsyncSession``, for writes made of prepared statements only (the
+    upsert; repositories built on the connection refuse ORM work, see
+    :class:`patron.db.repository.TenantScopedRepository`).
+
+    Commits when the block exits normally, rolls back when it raises. A connection still
+    inside a transaction after that (a failed ``ROLLBACK``, a cancellation) is
+    invalidated instead of going back to the pool.
+    """
+    return _driver_transaction(engine, tenant, read_only=False)

@@ -1,4 +1,4 @@
-"""Prepared statements on the session's driver connection (patron.kit.sql), and the
+"""Prepared statements on the session's driver connection (patron.db.fastpath), and the
 driver unit of work they can run in without a session (Database.driver_unit_of_work).
 
 They bypass SQLAlchemy's execution path, so these tests pin what that must not lose: the
@@ -18,23 +18,23 @@ import pytest
 from sqlalchemy import text
 
 from patron.db.engine import create_app_engine
+from patron.db.fastpath import CompiledStatement, Executor
 from patron.db.session import Database
 from patron.events import outbox
 from patron.events.types import EventType
 from patron.identities.repository import IdentityRepository
 from patron.identities.schemas import IdentityKey, IdentityKind
 from patron.kit.ids import new_id
-from patron.kit.sql import CompiledStatement, Executor
 from patron.tenancy import TenantId, trusted_tenant
 from tests.conftest import make_settings
+from tests.db.rows import insert_outbox_event
 
 NOW = CompiledStatement(text("SELECT now() AS tx, clock_timestamp() AS wall"))
 
 
 @pytest.fixture
 async def one_connection(database_url: str) -> AsyncIterator[Database]:
-    """A Database whose pool has one connection: every unit of work reuses it, so the
-    tenant setting is remembered and no statement goes through SQLAlchemy first."""
+    """A Database whose pool has one connection: every unit of work reuses it."""
     engine = create_app_engine(
         make_settings(database_pool_size=1, database_max_overflow=0), database_url
     )
@@ -68,8 +68,6 @@ async def test_prepared_statements_run_inside_the_unit_of_works_transaction(
     one_connection: Database, tenant: str
 ) -> None:
     scoped = trusted_tenant(tenant)
-    async with one_connection.unit_of_work(scoped):
-        pass  # the connection now remembers the tenant
     async with one_connection.unit_of_work(scoped) as session:
         first = await NOW.fetchrow(session, {})
         second = await NOW.fetchrow(session, {})
@@ -109,11 +107,7 @@ def test_a_missing_parameter_is_named() -> None:
 async def test_driver_reads_follow_the_tenant_on_a_reused_connection(
     one_connection: Database, tenant: str, other_tenant: str, db: asyncpg.Pool
 ) -> None:
-    await db.execute(
-        "INSERT INTO outbox_events (id, tenant_id, type, source, time, data) "
-        "VALUES (gen_random_uuid(), $1, 'x', 's', now(), '{}')",
-        tenant,
-    )
+    await insert_outbox_event(db, tenant)
     seen = []
     for current in (tenant, other_tenant, tenant, tenant):
         async with one_connection.driver_reads(trusted_tenant(current)) as connection:
@@ -141,17 +135,13 @@ async def test_a_driver_unit_of_work_is_one_transaction_that_commits_or_rolls_ba
 async def test_a_driver_unit_of_work_sets_the_tenant_again_after_a_rollback(
     one_connection: Database, tenant: str, other_tenant: str, db: asyncpg.Pool
 ) -> None:
-    await db.execute(
-        "INSERT INTO outbox_events (id, tenant_id, type, source, time, data) "
-        "VALUES (gen_random_uuid(), $1, 'x', 's', now(), '{}')",
-        tenant,
-    )
+    await insert_outbox_event(db, tenant)
     async with one_connection.driver_unit_of_work(trusted_tenant(other_tenant)):
-        pass  # the one pooled connection now remembers other_tenant
+        pass  # the one pooled connection served other_tenant last
 
     async def rolled_back() -> None:
         async with one_connection.driver_unit_of_work(trusted_tenant(tenant)):
-            raise RuntimeError("rolls back the set_config of this tenant")
+            raise RuntimeError("rolls back")
 
     with pytest.raises(RuntimeError):
         await rolled_back()

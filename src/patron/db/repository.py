@@ -7,59 +7,33 @@ Row-level security in PostgreSQL is the second wall behind it.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
-import asyncpg
-from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import ClauseElement
 
 from patron.db.base import Base
-from patron.kit.sql import CompiledStatement, Executor
+from patron.db.fastpath import TENANT_PARAM, Executor, PreparedQuery, require_session
 from patron.tenancy import TenantId
 
 ModelT = TypeVar("ModelT", bound=Base)
 
-# The tenant of a prepared query: bound by TenantScopedRepository.fetchrow, nowhere else.
-TENANT_PARAM: BindParameter[str] = bindparam("tenant")
-
 
 def tenant_filter(model: Any) -> ColumnElement[bool]:
-    """``model.tenant_id = :tenant`` for a :class:`PreparedQuery` built at import time."""
+    """``model.tenant_id = :tenant`` for a :class:`~patron.db.fastpath.PreparedQuery` built
+    at import time (the repository binds ``:tenant``)."""
     clause: ColumnElement[bool] = model.tenant_id == TENANT_PARAM
     return clause
-
-
-def require_session(executor: Executor) -> AsyncSession:
-    """``executor`` as an ORM session. Raises ``RuntimeError`` for a driver connection: the
-    work asked for needs a session unit of work (a programming error, not bad input)."""
-    if isinstance(executor, asyncpg.Connection):
-        raise RuntimeError("this needs a session unit of work; this one is a driver transaction")
-    return cast(AsyncSession, executor)
-
-
-class PreparedQuery(CompiledStatement):
-    """A tenant statement compiled once for asyncpg and run on the session's own connection.
-
-    For the hottest statements: it skips SQLAlchemy's per-execution statement building,
-    cache-key generation and result processing, yet runs inside the same transaction (or
-    read-only session) as everything else (see :mod:`patron.kit.sql`). The statement must
-    filter (or stamp) with :func:`tenant_filter`'s ``:tenant`` parameter, which only
-    :class:`TenantScopedRepository` binds.
-    """
-
-    def __init__(self, stmt: ClauseElement) -> None:
-        super().__init__(stmt)
-        if "tenant" not in self.names:
-            raise ValueError("a prepared tenant query must use tenant_filter() or TENANT_PARAM")
 
 
 class TenantScopedRepository(Generic[ModelT]):
     """Base of repositories for tenant tables. Subclasses set ``model``.
 
-    Built on a unit of work's session, or on the driver connection of a
-    ``Database.driver_unit_of_work``: then only prepared queries (:meth:`fetchrow`,
-    :meth:`fetch`, :meth:`execute`) run, and :attr:`session` raises.
+    Built on a unit of work's session, or on the driver connection of a driver unit
+    (``Database.driver_reads``, ``Database.driver_unit_of_work``): then only prepared
+    queries (:meth:`fetchrow`, :meth:`fetch`, :meth:`execute`) run, and :attr:`session`
+    raises. The executor is :attr:`executor`; :attr:`session` never holds a driver
+    connection.
     """
 
     model: type[ModelT]
@@ -74,7 +48,8 @@ class TenantScopedRepository(Generic[ModelT]):
         return require_session(self.executor)
 
     def select(self, *entities: Any) -> Select[Any]:
-        """``SELECT`` of ``entities`` (default: the model) filtered to this tenant."""
+        """``SELECT`` of ``entities`` (default: the model) filtered to this tenant (on the
+        model's ``tenant_id``: add a ``select_from`` for a join led by the model)."""
         stmt = select(*entities) if entities else select(self.model)
         return stmt.where(self.model.tenant_id == self.tenant)  # type: ignore[attr-defined]
 
