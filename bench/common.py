@@ -172,7 +172,8 @@ class Statement:
 
 
 class _FakeRow:
-    matched = 10**9
+    # A common term as Patron sees it: the gathering stopped at SEARCH_COLLECT matches.
+    matched = SEARCH_COLLECT
 
 
 class _Recorder:
@@ -189,8 +190,9 @@ class _Recorder:
         return None
 
     def all(self) -> list[Any]:
-        # A full page and one more, each saying more matches were gathered than Patron
-        # gathers: the listing goes on to page through the date index and count the total.
+        # A full page and one more, each saying as many matches were gathered as Patron
+        # gathers: the listing goes on to page through the date index and count the total
+        # (up to SEARCH_COUNT_CAP, which is larger than SEARCH_COLLECT).
         return [_FakeRow()] * (SEARCH_PAGE_SIZE + 1)
 
     def scalar_one(self) -> int:

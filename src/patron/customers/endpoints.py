@@ -143,7 +143,7 @@ async def list_customers(
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
     sort_by: Annotated[listing.SortBy, Query()] = listing.SortBy.CREATED_AT,
     sort_order: Annotated[listing.SortOrder, Query()] = listing.SortOrder.DESC,
-) -> CustomerPage:
+) -> Response:
     spec = listing.CustomerQuery(
         q=q or search or query,
         email=email,
@@ -164,13 +164,14 @@ async def list_customers(
         sort_order=sort_order,
     )
     settings = ctx.app.settings
-    return await listing.list_customers(
+    found = await listing.list_customers(
         service(ctx).repo,
         spec,
         settings.default_phone_region,
         count_cap=settings.search_count_cap,
         search_collect=settings.search_collect,
     )
+    return listing.page_response(found)
 
 
 def _upsert_query_parameters() -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from fastapi import Response
 from sqlalchemy import (
     ColumnElement,
     Text,
@@ -188,8 +189,21 @@ async def list_customers(
     A text search (``q``) sorted by an indexed date first gathers up to
     ``search_collect`` matches (page and total in one statement); a term that common is
     paged through the date index instead (see
-    :meth:`CustomerRepository.page_matches_first`). Totals of a search stop at
-    ``count_cap``.
+    :meth:`CustomerRepository.page_matches_first`).
+
+    The total (docs/decisions/0011-search-total.md, API.md "Conventions"):
+
+    - exact whenever it comes for free (every match gathered, or the last page) and for
+      lists without ``q`` (counted);
+    - for a search with ``q``, counted up to ``count_cap`` matches; at the cap the count
+      stops and the page answers a lower bound, ``max(count_cap, rows seen so far)``, with
+      ``total_is_estimate`` true (Shopify's ``precision: AT_LEAST``, Elasticsearch's
+      ``"relation": "gte"``). When the gathering already saw ``count_cap`` matches, no
+      count runs at all;
+    - on a page reached by ``cursor``, the total and its flag of the first page, carried
+      in the cursor: the count is not run again while a client walks the result.
+
+    Raises :class:`InvalidInput` (422) for a bad cursor, email or phone.
     """
     filters = build_filters(query, default_region)
     expr = _SORT_EXPR[query.sort_by]
@@ -201,6 +215,7 @@ async def list_customers(
         key = key.nulls_last()
     order = [key, C.id.desc() if desc else C.id.asc()]
     keyset = None
+    carried: _Total | None = None  # the first page's total, carried by the cursor
     offset = (query.page - 1) * query.page_size
     if query.cursor:
         payload = decode_cursor(query.cursor)
@@ -209,12 +224,13 @@ async def list_customers(
         try:
             value = _cursor_value(query.sort_by, payload["v"])
             last_id = uuid.UUID(str(payload["i"]))
+            carried = _carried_total(payload)
         except (KeyError, ValueError, TypeError) as exc:
             raise InvalidInput("cursor is not valid", loc=["query", "cursor"]) from exc
         keyset = _after(expr, value, last_id, desc=desc)
         offset = 0
     limit = query.page_size + 1
-    matched: int | None = None  # all matches, when a matches-first search gathered them
+    gathered: int | None = None  # matches a matches-first search gathered (at most collect)
     if query.q and query.sort_by in _INDEXED_SORTS:
         rows, gathered = await repo.page_matches_first(
             filters,
@@ -227,24 +243,26 @@ async def list_customers(
         )
         if gathered >= search_collect:  # a common term: the sort index finds it soon
             rows = await repo.page(filters, order, keyset=keyset, limit=limit, offset=offset)
-        elif not query.cursor:
-            matched = gathered
     else:
         rows = await repo.page(filters, order, keyset=keyset, limit=limit, offset=offset)
     has_more = len(rows) > query.page_size
     rows = rows[: query.page_size]
-    total_capped = False
-    if matched is not None:  # every match was gathered: the total is exact for free
-        total = matched
+    if carried is not None:
+        total = carried
+    elif gathered is not None and gathered < search_collect and not query.cursor:
+        total = _Total(gathered)  # every match was gathered: exact for free
     elif not has_more and not query.cursor and (rows or offset == 0):
-        total = offset + len(rows)  # the last page: no count query needed
+        total = _Total(offset + len(rows))  # the last page: no count query needed
     elif query.q:
-        # Text search counts at most `count_cap` matches (as HubSpot's search does): an
-        # exact count of a common substring over a large tenant costs more than the page.
-        total = await repo.count(filters, cap=count_cap)
-        total_capped = total >= count_cap
+        # At least this many match: the rows up to this page's end, and the gathered ones.
+        seen = max(offset + len(rows) + int(has_more), gathered or 0)
+        # A search counts at most `count_cap` matches (as HubSpot's and Shopify's counts
+        # do): an exact count of a common substring over a large tenant costs more than
+        # the page itself (bench/README.md).
+        counted = seen if seen >= count_cap else await repo.count(filters, cap=count_cap)
+        total = _Total(max(counted, seen), estimate=counted >= count_cap)
     else:
-        total = await repo.count(filters)
+        total = _Total(await repo.count(filters))
     next_cursor = None
     if has_more and rows:
         last = rows[-1]
@@ -255,17 +273,50 @@ async def list_customers(
                 "o": query.sort_order.value,
                 "v": sort_value,
                 "i": str(last.id),
+                "t": total.value,
+                "e": total.estimate,
             }
         )
-    return CustomerPage(
+    # Built without validation: every CustomerRead is already validated from its row, and
+    # the route renders the page straight to JSON (page_response), not through FastAPI's
+    # dump-validate-serialize round trip of the response model.
+    return CustomerPage.model_construct(
         customers=[customer_read(r) for r in rows],
-        total=total,
+        total=total.value,
+        total_is_estimate=total.estimate,
         page=query.page if not query.cursor else 1,
         page_size=query.page_size,
-        total_pages=total_pages(total, query.page_size),
+        total_pages=total_pages(total.value, query.page_size),
         next_cursor=next_cursor,
-        total_capped=total_capped,
     )
+
+
+def page_response(page: CustomerPage) -> Response:
+    """``page`` as an ``application/json`` response, serialised by pydantic in one pass
+    (the route keeps ``response_model=CustomerPage`` for the OpenAPI schema)."""
+    return Response(
+        content=CustomerPage.__pydantic_serializer__.to_json(page),
+        media_type="application/json",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Total:
+    """A list's ``total``; ``estimate`` when it is a lower bound (the count stopped)."""
+
+    value: int
+    estimate: bool = False
+
+
+def _carried_total(payload: dict[str, Any]) -> _Total | None:
+    """The total a cursor carries (None for a cursor made before totals were carried).
+    Raises ``ValueError`` when it is malformed."""
+    if "t" not in payload:
+        return None
+    value, estimate = payload["t"], payload.get("e", False)
+    if type(value) is not int or value < 0 or type(estimate) is not bool:
+        raise ValueError("bad total in cursor")
+    return _Total(value, estimate)
 
 
 def _row_sort_value(sort_by: SortBy, row: Any) -> Any:

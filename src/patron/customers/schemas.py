@@ -317,14 +317,21 @@ class CustomerRead(BaseModel):
 
 
 class CustomerPage(BaseModel):
+    """A page of customers (API.md "Conventions", paging).
+
+    ``total`` is exact unless ``total_is_estimate``: a search with ``q`` counts at most
+    ``SEARCH_COUNT_CAP`` matches, and past it ``total`` is a lower bound (at least that
+    many match). A page reached by ``cursor`` repeats the first page's ``total`` and flag
+    (carried in the cursor, not counted again). docs/decisions/0011-search-total.md.
+    """
+
     customers: list[CustomerRead]
     total: int
+    total_is_estimate: bool = False
     page: int
     page_size: int
     total_pages: int
     next_cursor: str | None
-    # True when ``q`` matched more customers than are counted (``total`` is then the cap).
-    total_capped: bool = False
 
 
 class UpsertResult(BaseModel):
