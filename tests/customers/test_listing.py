@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -11,7 +13,7 @@ import pytest
 from patron.app import create_app
 from patron.context import AppContext
 from patron.customers import listing
-from patron.customers.listing import SortOrder
+from patron.customers.listing import SortBy, SortOrder
 from patron.customers.repository import CustomerRepository
 from patron.customers.schemas import CustomerPage
 from patron.kit.pagination import decode_cursor, encode_cursor
@@ -371,3 +373,42 @@ async def test_search_pages_do_not_depend_on_how_many_matches_are_gathered(
             assert got == expected, (q, collect)
     newest_first = [n for page in await _search_all(app_ctx, tenant, "rare", 1, 1) for n in page]
     assert newest_first == ["01-common-rare-half", "00-common-rare"]
+
+
+@pytest.mark.parametrize("sort_by", [SortBy.CREATED_AT, SortBy.UPDATED_AT])
+@pytest.mark.parametrize("sort_order", [SortOrder.DESC, SortOrder.ASC])
+async def test_plain_search_statements_answer_as_the_general_path(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    app_ctx: AppContext,
+    tenant: str,
+    sort_by: SortBy,
+    sort_order: SortOrder,
+) -> None:
+    # q alone runs the compiled statements; a filter that keeps everyone (created after
+    # 2000) sends the same search down the general path: the pages must be the same
+    for n in range(7):
+        await create_customer(client, admin, first_name=f"Same{n}")
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    for collect in (2, 100):  # a common term (paged by date), then every match gathered
+        for page in (1, 2, 4, 5):
+            pages = []
+            for extra in ({}, {"created_after": since}):
+                async with app_ctx.db.read_only(trusted_tenant(tenant)) as session:
+                    query = listing.CustomerQuery(
+                        q=" same ", page=page, page_size=2, sort_by=sort_by, sort_order=sort_order
+                    )
+                    query = dataclasses.replace(query, **extra)
+                    pages.append(
+                        await listing.list_customers(
+                            CustomerRepository(session, trusted_tenant(tenant)),
+                            query,
+                            "US",
+                            count_cap=3,
+                            search_collect=collect,
+                        )
+                    )
+            plain, general = pages
+            assert plain.model_dump() == general.model_dump(), (collect, page)
+            if page == 1:
+                assert len(plain.customers) == 2

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -12,8 +14,12 @@ from typing import Any
 from fastapi import Response
 from sqlalchemy import (
     ColumnElement,
+    Integer,
+    Row,
+    Select,
     Text,
     and_,
+    bindparam,
     exists,
     func,
     literal,
@@ -23,12 +29,15 @@ from sqlalchemy import (
     tuple_,
 )
 
-from patron.customers.repository import C, CustomerRepository, S
+from patron.customers.repository import READ_COLUMNS, C, CustomerRepository, S
 from patron.customers.schemas import CustomerPage, CustomerStatus, CustomerType, Platform
 from patron.customers.views import customer_read
 from patron.errors import InvalidInput
-from patron.kit.pagination import decode_cursor, encode_cursor, total_pages
+from patron.kit.pagination import DEFAULT_PAGE_SIZE, decode_cursor, encode_cursor, total_pages
+from patron.kit.repository import PreparedQuery, tenant_filter
+from patron.kit.sql import StatementCache
 from patron.kit.validation import ContactPointError, normalize_email, normalize_phone
+from patron.models import Customer, CustomerStats
 
 
 class SortBy(StrEnum):
@@ -99,13 +108,21 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def search_pattern(text: str) -> ColumnElement[str]:
-    """SQL for the LIKE pattern of ``q``: folded as ``search_document`` is
-    (``patron_unaccent(lower(...))``), then escaped, so wildcards match literally."""
-    folded: ColumnElement[str] = func.patron_unaccent(func.lower(literal(text, Text)), type_=Text)
+def search_pattern(text: str | ColumnElement[str]) -> ColumnElement[str]:
+    """SQL for the LIKE pattern of ``q`` (a string, or a bind parameter of one): folded
+    as ``search_document`` is (``patron_unaccent(lower(...))``), then escaped, so
+    wildcards match literally. Its constants are inline SQL, so the expression also
+    serves a statement compiled once (:data:`_SEARCH`)."""
+    value = literal(text, Text) if isinstance(text, str) else text
+    folded: ColumnElement[str] = func.patron_unaccent(func.lower(value), type_=Text)
     for char in ("\\", "%", "_"):
-        folded = func.replace(folded, char, "\\" + char, type_=Text)
-    return literal("%", Text) + folded + literal("%", Text)
+        folded = func.replace(folded, _sql_text(char), _sql_text("\\" + char), type_=Text)
+    return _sql_text("%") + folded + _sql_text("%")
+
+
+def _sql_text(value: str) -> ColumnElement[str]:
+    """A text constant written into the SQL (``'...'``), not sent as a parameter."""
+    return literal_column("'" + value.replace("'", "''") + "'", Text)
 
 
 def build_filters(query: CustomerQuery, default_region: str) -> list[ColumnElement[bool]]:
@@ -154,6 +171,82 @@ def build_filters(query: CustomerQuery, default_region: str) -> list[ColumnEleme
     elif query.blocked is False:
         filters.append(C.status != CustomerStatus.BLOCKED.value)
     return filters
+
+
+# The common search (``q`` alone, sorted by a date, no cursor) runs on statements
+# compiled once (kit/sql.py): building, cache-keying and processing them in SQLAlchemy
+# cost about as much CPU as the database's own work for a search (bench/README.md).
+# The same SQL as CustomerRepository.page_matches_first and .page for that shape.
+_FROM = Customer.__table__.outerjoin(CustomerStats.__table__, S.customer_id == C.id)
+_Q = bindparam("q", type_=Text)
+_LIMIT = bindparam("limit", type_=Integer)
+_OFFSET = bindparam("offset", type_=Integer)
+
+
+def _build_search(key: tuple[SortBy, bool, bool]) -> Select[Any]:
+    """The statement of a plain search sorted by ``key`` = (sort, descending, common):
+    the matches-first page (with column ``matched``) or, for a common term, the page
+    through the date index."""
+    sort_by, desc, common = key
+    expr = _SORT_EXPR[sort_by]
+    live = (tenant_filter(Customer), C.deleted_at.is_(None))
+    order = [expr.desc() if desc else expr.asc(), C.id.desc() if desc else C.id.asc()]
+    matching = C.search_document.like(search_pattern(_Q), escape="\\")
+    rows = select(*READ_COLUMNS).select_from(_FROM)
+    if common:
+        return rows.where(*live, matching).order_by(*order).limit(_LIMIT).offset(_OFFSET)
+    found = (
+        select(C.id, expr.label("sort_key"))
+        .select_from(_FROM)
+        .where(*live, matching)
+        .limit(bindparam("collect", type_=Integer))
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
+    )
+    by = [found.c.sort_key, found.c.id]
+    chosen = select(found.c.id).order_by(*(o.desc() if desc else o.asc() for o in by))
+    matched = select(func.count()).select_from(found).scalar_subquery()
+    return (
+        rows.add_columns(matched.label("matched"))
+        .where(*live, C.id.in_(chosen.limit(_LIMIT).offset(_OFFSET)))
+        .order_by(*order)
+    )
+
+
+_SEARCHES: StatementCache[PreparedQuery] = StatementCache(_build_search, PreparedQuery, size=8)
+
+
+def search_statement(sort_by: SortBy, *, desc: bool, common: bool) -> PreparedQuery:
+    """The compiled statement of a plain search (parameters ``tenant``, ``q``, ``limit``,
+    ``offset`` and, unless ``common``, ``collect``); the bench runs it too."""
+    return _SEARCHES.get((sort_by, desc, common))
+
+
+def _is_plain_search(query: CustomerQuery) -> bool:
+    """Whether ``query`` is ``q`` alone, sorted by an indexed date, without a cursor."""
+    bare = dataclasses.replace(
+        query, q=None, page=1, page_size=DEFAULT_PAGE_SIZE, sort_by=SortBy.CREATED_AT
+    )
+    bare.sort_order = SortOrder.DESC
+    return bool(query.q) and query.sort_by in _INDEXED_SORTS and bare == CustomerQuery()
+
+
+async def _plain_search(
+    repo: CustomerRepository, query: CustomerQuery, *, limit: int, offset: int, collect: int
+) -> tuple[list[Any], int] | None:
+    """:meth:`CustomerRepository.page_matches_first` (then ``.page`` for a common term) on
+    the compiled statements: ``(rows, matched)``, or None for an empty page past the
+    first, whose total the general path counts."""
+    desc = query.sort_order is SortOrder.DESC
+    params: dict[str, Any] = {"q": (query.q or "").strip(), "limit": limit, "offset": offset}
+    first = search_statement(query.sort_by, desc=desc, common=False)
+    rows = await repo.fetch(first, collect=collect, **params)
+    if not rows:
+        return None if offset else ([], 0)
+    matched = int(rows[0]["matched"])
+    if matched >= collect:  # a common term: the sort index finds it soon
+        rows = await repo.fetch(search_statement(query.sort_by, desc=desc, common=True), **params)
+    return rows, matched
 
 
 def _after(expr: Any, value: Any, last_id: uuid.UUID, *, desc: bool) -> ColumnElement[bool]:
@@ -231,7 +324,12 @@ async def list_customers(
         offset = 0
     limit = query.page_size + 1
     gathered: int | None = None  # matches a matches-first search gathered (at most collect)
-    if query.q and query.sort_by in _INDEXED_SORTS:
+    plain = None
+    if _is_plain_search(query):
+        plain = await _plain_search(repo, query, limit=limit, offset=offset, collect=search_collect)
+    if plain is not None:
+        rows, gathered = plain
+    elif query.q and query.sort_by in _INDEXED_SORTS:
         rows, gathered = await repo.page_matches_first(
             filters,
             expr,
@@ -272,7 +370,7 @@ async def list_customers(
                 "s": query.sort_by.value,
                 "o": query.sort_order.value,
                 "v": sort_value,
-                "i": str(last.id),
+                "i": str(_mapping(last)["id"]),
                 "t": total.value,
                 "e": total.estimate,
             }
@@ -319,15 +417,21 @@ def _carried_total(payload: dict[str, Any]) -> _Total | None:
     return _Total(value, estimate)
 
 
+def _mapping(row: Any) -> Mapping[Any, Any]:
+    """A result row as a mapping: a SQLAlchemy ``Row``'s, or an ``asyncpg.Record``."""
+    return row._mapping if isinstance(row, Row) else row
+
+
 def _row_sort_value(sort_by: SortBy, row: Any) -> Any:
+    m = _mapping(row)
     value = {
-        SortBy.CREATED_AT: row.created_at,
-        SortBy.UPDATED_AT: row.updated_at,
-        SortBy.LAST_NAME: row.last_name,
-        SortBy.EMAIL: row.email,
-        SortBy.LAST_INTERACTION_AT: row.last_interaction_at,
-        SortBy.TOTAL_SPENT: row.stats_total_spent or 0,
-        SortBy.LAST_ORDER_DATE: row.stats_last_order_date,
+        SortBy.CREATED_AT: m["created_at"],
+        SortBy.UPDATED_AT: m["updated_at"],
+        SortBy.LAST_NAME: m["last_name"],
+        SortBy.EMAIL: m["email"],
+        SortBy.LAST_INTERACTION_AT: m["last_interaction_at"],
+        SortBy.TOTAL_SPENT: m["stats_total_spent"] or 0,
+        SortBy.LAST_ORDER_DATE: m["stats_last_order_date"],
     }[sort_by]
     if value is None:
         return None
