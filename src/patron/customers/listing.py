@@ -225,9 +225,13 @@ def search_statement(sort_by: SortBy, *, desc: bool, common: bool) -> PreparedQu
 def _is_plain_search(query: CustomerQuery) -> bool:
     """Whether ``query`` is ``q`` alone, sorted by an indexed date, without a cursor."""
     bare = dataclasses.replace(
-        query, q=None, page=1, page_size=DEFAULT_PAGE_SIZE, sort_by=SortBy.CREATED_AT
+        query,
+        q=None,
+        page=1,
+        page_size=DEFAULT_PAGE_SIZE,
+        sort_by=SortBy.CREATED_AT,
+        sort_order=SortOrder.DESC,
     )
-    bare.sort_order = SortOrder.DESC
     return bool(query.q) and query.sort_by in _INDEXED_SORTS and bare == CustomerQuery()
 
 
