@@ -7,7 +7,6 @@ scripts run exactly the same statements against the same rows and indexes.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
@@ -22,6 +21,7 @@ from sqlalchemy.engine import make_url
 from patron.config import Settings
 from patron.customers import listing
 from patron.customers.repository import CustomerRepository
+from patron.db.fastpath import CompiledStatement
 from patron.tenancy import TenantId
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/patron_bench"
@@ -43,6 +43,8 @@ SAMPLE_SEARCH_TERMS = 2_000
 SEARCH_PAGE_SIZE = 20
 # Patron's default SEARCH_COLLECT: a search matching this many is paged the common way.
 SEARCH_COLLECT = Settings.model_fields["search_collect"].default
+# Patron's default SEARCH_COUNT_CAP: a common term's total is counted up to this many.
+SEARCH_COUNT_CAP = Settings.model_fields["search_count_cap"].default
 
 
 def database_url() -> str:
@@ -171,10 +173,6 @@ class Statement:
         return re.sub(r"\s*\n\s*", "\n", sql).strip()
 
 
-class _FakeRow:
-    matched = 10**9
-
-
 class _Recorder:
     """Stands in for a session: records what Patron's repository code executes."""
 
@@ -187,11 +185,6 @@ class _Recorder:
 
     def first(self) -> None:
         return None
-
-    def all(self) -> list[Any]:
-        # A full page and one more, each saying more matches were gathered than Patron
-        # gathers: the listing goes on to page through the date index and count the total.
-        return [_FakeRow()] * (SEARCH_PAGE_SIZE + 1)
 
     def scalar_one(self) -> int:
         return 0
@@ -207,28 +200,38 @@ def _compile(statement: Any) -> Statement:
     return Statement(str(compiled), tuple(params))
 
 
+def _prepared(statement: CompiledStatement, **constants: Any) -> Statement:
+    """A statement Patron compiled once, its request values named, ``constants`` bound."""
+    params = tuple(
+        (name, None) if name in {"tenant", "q", "id"} else (None, constants[name])
+        for name in statement.names
+    )
+    return Statement(statement.sql, params)
+
+
 @functools.cache
 def patron_statements() -> dict[str, Statement]:
     """Patron's SQL for GET by id and for a search, as it stands now.
 
     A search runs ``search`` (up to SEARCH_COLLECT matches gathered: the page and, in
     column ``matched``, how many); when that many matched, the term is common and it runs
-    ``search_common`` (the page through the date index) and ``search_count`` (the total).
+    ``search_common`` (the page through the date index) and, unless the page is the last,
+    ``search_count`` (the total, counted up to SEARCH_COUNT_CAP).
 
-    Captured by running Patron's own repository and listing code against a recorder, so
-    the raw endpoint and pgbench follow Patron when its queries change.
+    The search statements are the ones Patron compiled for a plain search
+    (``listing.search_statement``); GET and the count are captured by running Patron's
+    own repository code against a recorder. Either way the raw endpoint and pgbench
+    follow Patron when its queries change.
     """
 
     async def capture() -> dict[str, Any]:
         recorder = _Recorder()
         repo = CustomerRepository(recorder, TenantId(_TENANT_MARK))  # type: ignore[arg-type]
         await repo.get(_ID_MARK)
-        query = listing.CustomerQuery(q=_Q_MARK, page_size=SEARCH_PAGE_SIZE)
-        # The fake rows fail once the listing turns them into customers, after its queries.
-        with contextlib.suppress(Exception):
-            await listing.list_customers(repo, query, "US")
-        get, first, page, count = recorder.statements[:4]
-        return {"get": get, "search": first, "search_common": page, "search_count": count}
+        filters = listing.build_filters(listing.CustomerQuery(q=_Q_MARK), "US")
+        await repo.count(filters, cap=SEARCH_COUNT_CAP)
+        get, count = recorder.statements
+        return {"get": get, "search_count": count}
 
     # The recorder never suspends, so the coroutine runs to its end in one step (and this
     # works inside a running event loop too).
@@ -240,4 +243,11 @@ def patron_statements() -> dict[str, Statement]:
     else:  # pragma: no cover - Patron's code awaited something real
         coroutine.close()
         raise RuntimeError("capturing Patron's statements suspended unexpectedly")
-    return {name: _compile(stmt) for name, stmt in captured.items()}
+    statements = {name: _compile(stmt) for name, stmt in captured.items()}
+    page = {"limit": SEARCH_PAGE_SIZE + 1, "offset": 0}
+    newest_first = listing.SortBy.CREATED_AT
+    search = listing.search_statement(newest_first, desc=True, common=False)
+    common = listing.search_statement(newest_first, desc=True, common=True)
+    statements["search"] = _prepared(search, collect=SEARCH_COLLECT, **page)
+    statements["search_common"] = _prepared(common, **page)
+    return statements

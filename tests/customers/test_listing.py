@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -10,8 +13,10 @@ import pytest
 from patron.app import create_app
 from patron.context import AppContext
 from patron.customers import listing
-from patron.customers.listing import SortOrder
+from patron.customers.listing import SortBy, SortOrder
 from patron.customers.repository import CustomerRepository
+from patron.customers.schemas import CustomerPage
+from patron.kit.pagination import decode_cursor, encode_cursor
 from patron.tenancy import trusted_tenant
 from tests.conftest import create_customer
 
@@ -204,23 +209,125 @@ async def test_bad_cursor_is_422(client: httpx.AsyncClient, admin: dict[str, str
     assert other_order.status_code == 422
 
 
-async def test_search_total_is_capped_and_last_page_needs_no_count(
-    app_ctx: Any, settings: Any, admin: dict[str, str]
-) -> None:
-    # gathering at most 2 matches makes the 5 "capped" customers a common term: counted
-    capped = settings.model_copy(update={"search_count_cap": 3, "search_collect": 2})
-    app = create_app(capped, context=AppContext(**{**app_ctx.__dict__, "settings": capped}))
+@pytest.fixture
+async def capped(app_ctx: Any, settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app that counts at most 3 matches of a search and gathers at most
+    2 (so 3 or more matching customers make a common term, paged and counted)."""
+    small = settings.model_copy(update={"search_count_cap": 3, "search_collect": 2})
+    app = create_app(small, context=AppContext(**{**app_ctx.__dict__, "settings": small}))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        for i in range(5):
-            await create_customer(c, admin, first_name=f"Capped{i}")
-        first = (await c.get(BASE, params={"q": "capped", "page_size": 2}, headers=admin)).json()
-        assert (first["total"], first["total_capped"], len(first["customers"])) == (3, True, 2)
-        exact = (await c.get(BASE, params={"q": "capped4", "page_size": 2}, headers=admin)).json()
-        assert (exact["total"], exact["total_capped"], len(exact["customers"])) == (1, False, 1)
-        whole = (await c.get(BASE, params={"q": "capped", "page_size": 10}, headers=admin)).json()
-        assert (whole["total"], whole["total_capped"], len(whole["customers"])) == (5, False, 5)
-        unfiltered = (await c.get(BASE, params={"page_size": 2}, headers=admin)).json()
-        assert (unfiltered["total"], unfiltered["total_capped"]) == (5, False)
+        yield c
+
+
+def _total(body: dict[str, Any]) -> tuple[int, bool, int, int]:
+    return body["total"], body["total_is_estimate"], body["total_pages"], len(body["customers"])
+
+
+async def test_search_total_past_the_cap_is_a_flagged_lower_bound(
+    capped: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    for i in range(5):
+        await create_customer(capped, admin, first_name=f"Capped{i}")
+
+    async def search(**params: object) -> dict[str, Any]:
+        response = await capped.get(BASE, params=params, headers=admin)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    # 5 match, the count stops at 3: at least 3, flagged
+    assert _total(await search(q="capped", page_size=2)) == (3, True, 2, 2)
+    # page 2 has seen 4 rows and knows of a 5th: the lower bound grows with them
+    assert _total(await search(q="capped", page_size=2, page=2)) == (5, True, 3, 2)
+    # small results stay exact: every match gathered, or the last page
+    assert _total(await search(q="capped4", page_size=2)) == (1, False, 1, 1)
+    assert _total(await search(q="capped", page_size=10)) == (5, False, 1, 5)
+    assert _total(await search(q="nobody")) == (0, False, 0, 0)
+    # lists without q are counted exactly, past the cap too
+    assert _total(await search(page_size=2)) == (5, False, 3, 2)
+
+
+async def test_cursor_pages_carry_the_first_pages_total(
+    capped: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    for i in range(5):
+        await create_customer(capped, admin, first_name=f"Walk{i}")
+
+    async def get(**params: object) -> dict[str, Any]:
+        response = await capped.get(BASE, params=params, headers=admin)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    searched = await get(q="walk", page_size=2)
+    listed = await get(page_size=2)
+    assert _total(searched) == (3, True, 2, 2)
+    assert _total(listed) == (5, False, 3, 2)
+    # Two more customers now: a count would see them; the cursor pages are not counted
+    # again, so they answer the first page's figures (the new ones are newer than the
+    # cursor, so the walk itself does not meet them).
+    await create_customer(capped, admin, first_name="Walk5")
+    await create_customer(capped, admin, first_name="Walk6")
+    walked = await get(q="walk", page_size=2, cursor=searched["next_cursor"])
+    assert _total(walked) == (3, True, 2, 2)
+    assert [c["first_name"] for c in walked["customers"]] == ["Walk2", "Walk1"]
+    walked = await get(page_size=2, cursor=listed["next_cursor"])
+    assert _total(walked) == (5, False, 3, 2)
+    last = await get(page_size=2, cursor=walked["next_cursor"])
+    assert (_total(last), last["next_cursor"], last["page"]) == ((5, False, 3, 1), None, 1)
+    # a fresh first page counts again
+    assert _total(await get(page_size=2)) == (7, False, 4, 2)
+
+
+async def test_a_cursor_with_a_bad_total_is_422(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    for _ in range(2):
+        await create_customer(client, admin, first_name="x")
+    body = (await client.get(BASE, params={"page_size": 1}, headers=admin)).json()
+    payload = decode_cursor(body["next_cursor"])
+    for bad in ({"t": -1}, {"t": "5"}, {"t": 5, "e": "yes"}, {"t": True}):
+        cursor = encode_cursor({**payload, **bad})
+        response = await client.get(BASE, params={"page_size": 1, "cursor": cursor}, headers=admin)
+        assert response.status_code == 422, bad
+        assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
+    # a cursor made before totals were carried still works: the page is counted
+    old = encode_cursor({k: v for k, v in payload.items() if k not in {"t", "e"}})
+    response = await client.get(BASE, params={"page_size": 1, "cursor": old}, headers=admin)
+    assert _total(response.json()) == (2, False, 2, 1)
+
+
+async def test_list_items_are_the_customer_objects_of_get_by_id(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    # rendered straight to JSON, the list must still show what GET by id shows
+    await create_customer(
+        client,
+        admin,
+        first_name="Zoë",
+        last_name="Ærø",
+        email="zoe@example.com",
+        phone="+14155550199",
+        tags=["Gold"],
+        attributes={"size": 42.5, "nested": {"a": [1, None, "é"]}},
+        birth_date="1990-05-17",
+    )
+    await create_customer(client, admin, first_name="Plain")
+    response = await client.get(BASE, headers=admin)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    CustomerPage.model_validate(body)
+    assert set(body) == {
+        "customers",
+        "total",
+        "total_is_estimate",
+        "page",
+        "page_size",
+        "total_pages",
+        "next_cursor",
+    }
+    for item in body["customers"]:
+        one = await client.get(f"{BASE}/{item['id']}", headers=admin)
+        assert item == one.json()
 
 
 async def _search_all(
@@ -266,3 +373,42 @@ async def test_search_pages_do_not_depend_on_how_many_matches_are_gathered(
             assert got == expected, (q, collect)
     newest_first = [n for page in await _search_all(app_ctx, tenant, "rare", 1, 1) for n in page]
     assert newest_first == ["01-common-rare-half", "00-common-rare"]
+
+
+@pytest.mark.parametrize("sort_by", [SortBy.CREATED_AT, SortBy.UPDATED_AT])
+@pytest.mark.parametrize("sort_order", [SortOrder.DESC, SortOrder.ASC])
+async def test_plain_search_statements_answer_as_the_general_path(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    app_ctx: AppContext,
+    tenant: str,
+    sort_by: SortBy,
+    sort_order: SortOrder,
+) -> None:
+    # q alone runs the compiled statements; a filter that keeps everyone (created after
+    # 2000) sends the same search down the general path: the pages must be the same
+    for n in range(7):
+        await create_customer(client, admin, first_name=f"Same{n}")
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    for collect in (2, 100):  # a common term (paged by date), then every match gathered
+        for page in (1, 2, 4, 5):
+            pages = []
+            for extra in ({}, {"created_after": since}):
+                async with app_ctx.db.read_only(trusted_tenant(tenant)) as session:
+                    query = listing.CustomerQuery(
+                        q=" same ", page=page, page_size=2, sort_by=sort_by, sort_order=sort_order
+                    )
+                    query = dataclasses.replace(query, **extra)
+                    pages.append(
+                        await listing.list_customers(
+                            CustomerRepository(session, trusted_tenant(tenant)),
+                            query,
+                            "US",
+                            count_cap=3,
+                            search_collect=collect,
+                        )
+                    )
+            plain, general = pages
+            assert plain.model_dump() == general.model_dump(), (collect, page)
+            if page == 1:
+                assert len(plain.customers) == 2

@@ -122,6 +122,26 @@ class Consumer:
             await self._connection.close()
 
 
+@contextlib.asynccontextmanager
+async def nacking_queue(url: str, exchange: str, binding: str) -> AsyncIterator[Any]:
+    """A queue bound to ``binding`` on ``exchange`` that makes the broker nack every
+    message routed to it (``x-max-length`` 0 with ``reject-publish``); yields the
+    aio-pika queue (``delete()`` it to stop the nacks)."""
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel()
+        ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(
+            f"reject-{uuid.uuid4().hex}",
+            exclusive=True,
+            arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
+        )
+        await queue.bind(ex, binding)
+        yield queue
+    finally:
+        await connection.close()
+
+
 @pytest.fixture(autouse=True)
 async def settled_outbox(db: asyncpg.Pool) -> None:
     """Mark every pending event of the test database published (other tests' leftovers)."""

@@ -11,14 +11,20 @@ import contextlib
 import uuid
 from collections import Counter, defaultdict
 
-import aio_pika
 import asyncpg
 import httpx
 
 from patron.ops.metrics import REGISTRY, RELAY_STATUS
 from patron.relay.store import lock_key
 from tests.conftest import create_customer, outbox_rows
-from tests.relay.conftest import Consumer, RelayFactory, Running, running, wait_until
+from tests.relay.conftest import (
+    Consumer,
+    RelayFactory,
+    Running,
+    nacking_queue,
+    running,
+    wait_until,
+)
 from tests.relay.proxy import TcpProxy
 
 
@@ -251,18 +257,9 @@ async def test_poison_event_is_dead_lettered_visible_and_requeueable(
     rabbitmq_url: str,
     exchange: str,
 ) -> None:
-    # a queue that makes the broker nack every customer.blocked message
-    connection = await aio_pika.connect(rabbitmq_url)
-    channel = await connection.channel()
-    ex = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-    rejecting = await channel.declare_queue(
-        f"reject-{uuid.uuid4().hex}",
-        exclusive=True,
-        arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
-    )
-    await rejecting.bind(ex, "v1.customer.blocked")
     dead_before = _metric("patron_relay_dead_lettered_total", transport="rabbitmq")
-    try:
+    # a queue that makes the broker nack every customer.blocked message
+    async with nacking_queue(rabbitmq_url, exchange, "v1.customer.blocked") as rejecting:
         async with running(make_relay()):
             customer = await create_customer(client, admin, first_name="Poison")
             blocked = await client.post(f"/api/v1/customers/{customer['id']}/block", headers=admin)
@@ -335,8 +332,6 @@ async def test_poison_event_is_dead_lettered_visible_and_requeueable(
         ]
         again = await client.get("/api/v1/events/dead-letters", headers=admin)
         assert again.json() == {"dead_letters": [], "next_cursor": None}
-    finally:
-        await connection.close()
 
 
 async def test_a_leased_partition_is_left_to_its_holder(

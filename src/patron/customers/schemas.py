@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from patron.kit.jsonutil import check_storable
+from patron.kit.pagination import Page
 from patron.kit.validation import ContactPointError, normalize_email
 
 
@@ -316,15 +317,16 @@ class CustomerRead(BaseModel):
     updated_at: datetime
 
 
-class CustomerPage(BaseModel):
+class CustomerPage(Page):
+    """A page of customers (API.md "Conventions", paging).
+
+    ``total`` is exact unless ``total_is_estimate``: a search with ``q`` counts at most
+    ``SEARCH_COUNT_CAP`` matches, and past it ``total`` is a lower bound (at least that
+    many match). A page reached by ``cursor`` repeats the first page's ``total`` and flag
+    (carried in the cursor, not counted again). docs/decisions/0011-search-total.md.
+    """
+
     customers: list[CustomerRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-    next_cursor: str | None
-    # True when ``q`` matched more customers than are counted (``total`` is then the cap).
-    total_capped: bool = False
 
 
 class UpsertResult(BaseModel):

@@ -17,7 +17,14 @@ from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patron.errors import InvalidInput
-from patron.kit.pagination import Window, decode_cursor, encode_cursor, total_pages
+from patron.kit.pagination import (
+    Window,
+    carried_page,
+    carried_total,
+    decode_cursor,
+    encode_cursor,
+    total_pages,
+)
 
 __all__ = ["Slice", "Window", "newest_first"]
 
@@ -27,10 +34,10 @@ class Slice:
     """One page of rows plus what the response needs around them."""
 
     rows: list[Any]
-    total: int | None
-    page: int | None
+    total: int
+    page: int
     page_size: int
-    total_pages: int | None
+    total_pages: int
     next_cursor: str | None
 
     def envelope(self) -> dict[str, Any]:
@@ -44,8 +51,7 @@ class Slice:
         }
 
 
-def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
-    payload = decode_cursor(cursor)
+def _decode(payload: dict[str, Any]) -> tuple[datetime, uuid.UUID]:
     try:
         when = datetime.fromisoformat(str(payload["t"]))
         last_id = uuid.UUID(str(payload["id"]))
@@ -61,31 +67,37 @@ async def newest_first(
 ) -> Slice:
     """Rows of ``stmt`` (a tenant-scoped ``select(Model)``) newest first, for ``window``.
 
-    A page asked for by number is counted; one reached by cursor is not (``total``,
-    ``page`` and ``total_pages`` None; :class:`patron.kit.pagination.Page`)."""
-    total: int | None = None
-    if window.cursor is None:
-        count = select(func.count()).select_from(stmt.order_by(None).subquery())
-        total = int(await session.scalar(count) or 0)
+    A page asked for by number is counted. A page reached by cursor is not: the cursor
+    carries the first page's total and the page number (:class:`patron.kit.pagination.Page`);
+    a cursor made without them is counted. Raises :class:`InvalidInput` for a bad cursor.
+    """
     page_stmt = stmt.order_by(time_col.desc(), id_col.desc()).limit(window.page_size + 1)
+    total: int | None = None
+    page = window.page
     if window.cursor is not None:
-        when, last_id = _decode(window.cursor)
+        payload = decode_cursor(window.cursor)
+        when, last_id = _decode(payload)
+        total, page = carried_total(payload), carried_page(payload)
         page_stmt = page_stmt.where(tuple_(time_col, id_col) < tuple_(when, last_id))
     else:
         page_stmt = page_stmt.offset((window.page - 1) * window.page_size)
     rows = list((await session.scalars(page_stmt)).all())
+    if total is None:
+        count = select(func.count()).select_from(stmt.order_by(None).subquery())
+        total = int(await session.scalar(count) or 0)
     more = len(rows) > window.page_size
     rows = rows[: window.page_size]
     next_cursor = None
     if more and rows:
-        last = rows[-1]
-        key = getattr(last, time_col.key)
-        next_cursor = encode_cursor({"t": key.isoformat(), "id": str(last.id)})
+        key = getattr(rows[-1], time_col.key)
+        next_cursor = encode_cursor(
+            {"t": key.isoformat(), "id": str(rows[-1].id), "n": total, "p": page + 1}
+        )
     return Slice(
         rows=rows,
         total=total,
-        page=None if total is None else window.page,
+        page=page,
         page_size=window.page_size,
-        total_pages=None if total is None else total_pages(total, window.page_size),
+        total_pages=total_pages(total, window.page_size),
         next_cursor=next_cursor,
     )

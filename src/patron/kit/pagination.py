@@ -35,19 +35,38 @@ class Page(BaseModel):
     """The envelope every list response shares (API.md "Conventions"); a subclass adds the
     items under their own plural (``notes: list[NoteRead]``).
 
-    A page asked for by ``page`` counts its matches: ``total`` and ``total_pages``. A page
-    reached by ``cursor`` does not count again (a deep iteration would pay for the count
-    on every page): ``total``, ``total_pages`` and ``page`` are null there, as the count
-    of a moving list is stale by the next page anyway. ``total_is_estimate`` is true when
-    counting every match would be slow and ``total`` is an estimate.
+    A page asked for by ``page`` counts its matches (``total``, ``total_pages``). A page
+    reached by ``cursor`` does not count again, since a deep iteration would pay for the
+    count on every page: the cursor carries the first page's ``total`` (and flag) and the
+    number of the page it leads to, which the page answers again.
+    ``total_is_estimate`` is true when counting every match would be slow and ``total``
+    is a lower bound (docs/decisions/0011-search-total.md).
     """
 
-    total: int | None = Field(description="Matches in all; null on a page reached by cursor")
-    page: int | None = Field(description="The page number asked for; null with a cursor")
+    total: int
+    page: int
     page_size: int
-    total_pages: int | None = Field(description="Pages of page_size; null with a cursor")
+    total_pages: int
     next_cursor: str | None = Field(description="Continues after this page; null at the end")
     total_is_estimate: bool = False
+
+
+def carried_page(payload: dict[str, Any]) -> int:
+    """The page number a cursor's payload leads to (1 for cursors made without one).
+    Raises :class:`InvalidInput` (422) when it is not a positive integer."""
+    page = payload.get("p", 1)
+    if type(page) is not int or page < 1:
+        raise InvalidInput("cursor is not valid", loc=["query", "cursor"])
+    return page
+
+
+def carried_total(payload: dict[str, Any]) -> int | None:
+    """The total a cursor's payload carries (None for cursors made without one).
+    Raises :class:`InvalidInput` (422) when it is not a non-negative integer."""
+    total = payload.get("n")
+    if total is not None and (type(total) is not int or total < 0):
+        raise InvalidInput("cursor is not valid", loc=["query", "cursor"])
+    return total
 
 
 def total_pages(total: int, page_size: int) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -123,20 +124,24 @@ class KafkaTransport:
             raise BrokerUnavailable(f"Kafka: {type(exc).__name__}: {exc}") from exc
         self._producer = producer
 
-    async def publish(self, events: list[PendingEvent]) -> BatchResult:
-        """Send ``events`` in order and wait for every acknowledgement.
+    async def send(self, events: list[PendingEvent]) -> asyncio.Future[BatchResult]:
+        """Hand ``events`` to the producer in order; the future waits for every
+        acknowledgement.
 
-        Returns confirmed ids (including events of types not routed to Kafka) and records
-        Kafka refused for good (non-retriable errors such as a record too large). Raises
-        :class:`BrokerUnavailable` for connection errors, retriable errors and timeouts.
+        The outcome lists confirmed ids (including events of types not routed to Kafka)
+        and records Kafka refused for good (non-retriable errors such as a record too
+        large). Connection errors, retriable errors and timeouts raise
+        :class:`BrokerUnavailable` (here when the producer refuses a record, from the
+        future when an acknowledgement fails or does not come).
         """
         producer = self._producer
         if producer is None:
             raise BrokerUnavailable("Kafka: not connected")
-        result = BatchResult()
+        refused: dict[uuid.UUID, str] = {}
         sent: list[tuple[PendingEvent, asyncio.Future[Any]]] = []
+        deadline = asyncio.get_running_loop().time() + self.confirm_timeout
         try:
-            async with asyncio.timeout(self.confirm_timeout):
+            async with asyncio.timeout_at(deadline):
                 for event in events:
                     topic = topic_for(self.topics, event.type)
                     if topic is None:
@@ -155,12 +160,26 @@ class KafkaTransport:
                     except KafkaError as exc:
                         if _unavailable(exc):
                             raise BrokerUnavailable(f"Kafka: {type(exc).__name__}: {exc}") from exc
-                        result.rejected[event.id] = f"Kafka: {type(exc).__name__}: {exc}"
+                        refused[event.id] = f"Kafka: {type(exc).__name__}: {exc}"
                         continue
                     sent.append((event, future))
+        except TimeoutError as exc:
+            raise BrokerUnavailable("Kafka: acknowledgements timed out") from exc
+        return asyncio.ensure_future(self._acks(events, sent, refused, deadline))
+
+    async def _acks(
+        self,
+        events: list[PendingEvent],
+        sent: list[tuple[PendingEvent, asyncio.Future[Any]]],
+        refused: dict[uuid.UUID, str],
+        deadline: float,
+    ) -> BatchResult:
+        try:
+            async with asyncio.timeout_at(deadline):
                 outcomes = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
         except TimeoutError as exc:
             raise BrokerUnavailable("Kafka: acknowledgements timed out") from exc
+        result = BatchResult(rejected=dict(refused))
         failed = {event.id: outcome for (event, _), outcome in zip(sent, outcomes, strict=True)}
         for event in events:
             if event.id in result.rejected:
@@ -173,6 +192,11 @@ class KafkaTransport:
             else:
                 result.confirmed.append(event.id)
         return result
+
+    async def publish(self, events: list[PendingEvent]) -> BatchResult:
+        """:meth:`send` ``events`` and wait for every acknowledgement (raises as
+        :meth:`send`)."""
+        return await (await self.send(events))
 
     async def close(self) -> None:
         producer, self._producer = self._producer, None

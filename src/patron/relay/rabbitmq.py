@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import cast
+from collections.abc import Sequence
+from typing import Any, cast
 
 import aio_pika
 import aiormq
@@ -90,38 +91,48 @@ class RabbitMQTransport:
             await self.close()
             raise BrokerUnavailable(f"RabbitMQ: {type(exc).__name__}: {exc}") from exc
 
-    async def publish(self, events: list[PendingEvent]) -> BatchResult:
-        """Publish ``events`` in order; returns confirmed and nacked ids.
+    async def send(self, events: list[PendingEvent]) -> asyncio.Future[BatchResult]:
+        """Queue ``events``' messages in order; the future gives confirmed and nacked ids.
 
-        Raises :class:`BrokerUnavailable` when not connected, when the connection fails
-        during the batch, or when the confirms take longer than ``confirm_timeout`` seconds.
+        Raises :class:`BrokerUnavailable` when not connected; the future raises it when
+        the connection fails during the batch or the confirms take longer than
+        ``confirm_timeout`` seconds.
         """
         exchange, amqp_channel = self._exchange, self._channel
         if exchange is None or amqp_channel is None or not self.connected:
             raise BrokerUnavailable("RabbitMQ: not connected")
         # aio-pika's channel is a thin layer over aiormq's; publishing on the latter with
         # ready-made properties, without waiting for each frame to drain, saves work per
-        # message. Order is kept: each call queues its frames under the channel's lock
-        # without suspending, so in call order; the confirms (or nacks) are awaited together.
+        # message. Order is kept: each publish task, once it runs, queues its frames under
+        # the channel's lock without suspending, and tasks run in creation order, so a
+        # later send's messages follow these even while these confirms are pending.
         try:
             channel = cast(aiormq.Channel, await amqp_channel.get_underlay_channel())
         except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
             raise BrokerUnavailable(f"RabbitMQ: {type(exc).__name__}: {exc}") from exc
         publishes = [
-            channel.basic_publish(
-                encode(event),
-                exchange=exchange.name,
-                routing_key=routing_key(event.type),
-                properties=properties(event),
-                mandatory=False,
-                wait=False,
+            asyncio.ensure_future(
+                channel.basic_publish(
+                    encode(event),
+                    exchange=exchange.name,
+                    routing_key=routing_key(event.type),
+                    properties=properties(event),
+                    mandatory=False,
+                    wait=False,
+                )
             )
             for event in events
         ]
+        return asyncio.ensure_future(self._confirms(events, publishes))
+
+    async def _confirms(
+        self, events: list[PendingEvent], publishes: Sequence[asyncio.Future[Any]]
+    ) -> BatchResult:
         try:
-            outcomes = await asyncio.wait_for(
-                asyncio.gather(*publishes, return_exceptions=True), self.confirm_timeout
-            )
+            # a timeout scope, not wait_for: cancelling this task (an abandoned batch)
+            # then cancels the gather and consumes its outcome
+            async with asyncio.timeout(self.confirm_timeout):
+                outcomes = await asyncio.gather(*publishes, return_exceptions=True)
         except TimeoutError as exc:
             raise BrokerUnavailable("RabbitMQ: publisher confirms timed out") from exc
         result = BatchResult()
@@ -133,6 +144,10 @@ class RabbitMQTransport:
             else:
                 result.confirmed.append(event.id)
         return result
+
+    async def publish(self, events: list[PendingEvent]) -> BatchResult:
+        """:meth:`send` ``events`` and wait for their confirms (raises as :meth:`send`)."""
+        return await (await self.send(events))
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None

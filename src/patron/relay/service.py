@@ -3,14 +3,19 @@
 Loop (docs/decisions/0007-outbox-order.md): in one transaction, lease the free customer
 partitions (advisory locks), read their pending events in ``seq`` order, publish them as a
 batch, await the broker's confirms together, mark the confirmed ones in one statement and
-commit. A customer whose oldest pending event is backing off after a rejection waits: its
-later events are held back so they never overtake it.
+commit. Pipelined: while a batch's confirms are pending, the next batch (without the
+customers of the one in flight) is claimed and sent, up to ``pipeline_batches`` per
+transaction (:meth:`OutboxRelay.step`), so a backlog drains at the rate the relay can
+encode and send rather than one broker round trip per batch. A customer whose oldest
+pending event is backing off after a rejection waits: its later events are held back so
+they never overtake it.
 
 Failures:
 
 - broker unreachable, connection lost, confirms timing out (:class:`BrokerUnavailable`):
-  the transaction rolls back (nothing is marked; what the broker did receive is sent again:
-  at least once), the relay waits ``RELAY_BACKOFF_INITIAL`` doubling to
+  the round commits the marks of the batches confirmed before the failing one and nothing
+  after them (what the broker did receive of the rest is sent again: at least once), the
+  relay waits ``RELAY_BACKOFF_INITIAL`` doubling to
   ``RELAY_BACKOFF_MAX`` seconds and reconnects. Events wait in the outbox meanwhile.
 - one event rejected by the broker: its ``attempts`` grows and it backs off; after
   ``RELAY_MAX_ATTEMPTS`` rejections it is dead-lettered (``dead_at``), visible at
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from patron.config import Settings
 from patron.context import AppContext
@@ -43,7 +48,7 @@ from patron.relay import store
 from patron.relay.kafka import KafkaTransport, parse_topics
 from patron.relay.rabbitmq import RabbitMQTransport
 from patron.relay.store import PendingEvent
-from patron.relay.transport import BrokerUnavailable, Transport
+from patron.relay.transport import BatchResult, BrokerUnavailable, Transport
 from patron.runtime.supervisor import BackgroundService, wait_or_stop
 
 log = structlog.get_logger("patron.relay")
@@ -59,6 +64,9 @@ class RelayConfig:
     max_attempts: int = 10
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
+    # Batches one round (one transaction) sends, each claimed while the previous one's
+    # confirms are pending (docs/decisions/0007-outbox-order.md).
+    pipeline_batches: int = 8
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RelayConfig:
@@ -147,59 +155,142 @@ class OutboxRelay:
                 await self.engine.dispose()
 
     async def step(self) -> StepResult:
-        """One round: lease partitions, publish their next batch, mark it, commit.
+        """One round: lease partitions, then publish their pending events batch after
+        batch, pipelined, marking each batch as its confirms arrive; commit.
 
-        Raises :class:`BrokerUnavailable` (nothing marked) when the broker fails.
+        Pipelining: while a batch's confirms are pending, the next batch is claimed and
+        sent. It leaves out the batch in flight and every customer with an event in it,
+        so one customer's events are never in two unconfirmed batches: a rejection or a
+        broker failure in one batch cannot let a later event of its customer overtake it.
+        Batches are marked in the order they were sent, each only from its own confirms;
+        after a failed batch nothing later is marked. A round ends when a claim finds
+        nothing to send, or after ``pipeline_batches`` batches (so the transaction, its
+        partition leases and its unmarked work stay bounded).
+
+        Raises :class:`BrokerUnavailable` when the broker fails; the batches confirmed
+        before the failure are marked and committed, nothing after them is.
         """
         name = self.transport.name
+        totals = _Totals()
+        failure: BrokerUnavailable | None = None
         async with self.sessionmaker() as session, session.begin():
             locked = await store.lock_partitions(session, name, self.config.partitions)
             if not locked:
                 return StepResult(0, 0, 0)
-            events = await store.claim(
+            in_flight: _Flight | None = None
+            following: _Flight | None = None
+            try:
+                for sent in range(self.config.pipeline_batches + 1):
+                    if sent < self.config.pipeline_batches:
+                        following = await self._claim_and_send(session, locked, in_flight, totals)
+                    if in_flight is not None:
+                        await self._mark(session, in_flight.batch, await in_flight.confirms, totals)
+                    in_flight, following = following, None
+                    if in_flight is None:
+                        break
+            except BrokerUnavailable as exc:
+                failure = exc  # commit the marks of the batches confirmed before it
+            finally:
+                for flight in (in_flight, following):  # abandoned: never marked
+                    if flight is not None and not flight.confirms.done():
+                        flight.confirms.cancel()
+        if failure is not None:
+            raise failure
+        RELAY_PUBLISHED.labels(name).inc(totals.published)
+        if totals.rejected:
+            RELAY_REJECTED.labels(name).inc(totals.rejected)
+            log.warning("events rejected", transport=name, count=totals.rejected)
+        if totals.dead:
+            RELAY_DEAD_LETTERED.labels(name).inc(totals.dead)
+        return StepResult(totals.claimed, totals.published, totals.rejected)
+
+    async def _claim_and_send(
+        self,
+        session: AsyncSession,
+        locked: list[int],
+        in_flight: _Flight | None,
+        totals: _Totals,
+    ) -> _Flight | None:
+        """Claim the next batch (without ``in_flight``'s events and customers) and send
+        it; None when nothing may go out now."""
+        events = await store.claim(
+            session,
+            self.transport.name,
+            partitions=self.config.partitions,
+            locked=locked,
+            limit=self.config.batch_size,
+            in_flight=in_flight.ids if in_flight is not None else (),
+        )
+        totals.claimed += len(events)
+        busy = in_flight.customers if in_flight is not None else frozenset()
+        batch = _publishable(events, datetime.now(UTC), busy=busy)
+        if not batch:
+            return None
+        return _Flight(batch, await self.transport.send(batch))
+
+    async def _mark(
+        self, session: AsyncSession, batch: list[PendingEvent], result: BatchResult, totals: _Totals
+    ) -> None:
+        """Record a batch's outcome: confirmed ids published, rejected ones backed off or
+        dead-lettered."""
+        name = self.transport.name
+        await store.mark_published(session, name, result.confirmed, self.required)
+        for event_id, error in result.rejected.items():
+            if await store.mark_rejected(
                 session,
-                name,
-                partitions=self.config.partitions,
-                locked=locked,
-                limit=self.config.batch_size,
-            )
-            batch = _publishable(events, datetime.now(UTC))
-            if not batch:
-                return StepResult(len(events), 0, 0)
-            result = await self.transport.publish(batch)
-            await store.mark_published(session, name, result.confirmed, self.required)
-            dead = 0
-            for event_id, error in result.rejected.items():
-                if await store.mark_rejected(
-                    session,
-                    event_id,
-                    error,
-                    max_attempts=self.config.max_attempts,
-                    backoff_initial=self.config.backoff_initial,
-                    backoff_max=self.config.backoff_max,
-                ):
-                    dead += 1
-                    log.error(
-                        "event dead-lettered", transport=name, event_id=str(event_id), error=error
-                    )
-        RELAY_PUBLISHED.labels(name).inc(len(result.confirmed))
-        if result.rejected:
-            RELAY_REJECTED.labels(name).inc(len(result.rejected))
-            log.warning("events rejected", transport=name, count=len(result.rejected))
-        if dead:
-            RELAY_DEAD_LETTERED.labels(name).inc(dead)
-        return StepResult(len(events), len(result.confirmed), len(result.rejected))
+                event_id,
+                error,
+                max_attempts=self.config.max_attempts,
+                backoff_initial=self.config.backoff_initial,
+                backoff_max=self.config.backoff_max,
+            ):
+                totals.dead += 1
+                log.error(
+                    "event dead-lettered", transport=name, event_id=str(event_id), error=error
+                )
+        totals.published += len(result.confirmed)
+        totals.rejected += len(result.rejected)
 
 
-def _publishable(events: Sequence[PendingEvent], now: datetime) -> list[PendingEvent]:
+@dataclass
+class _Totals:
+    """What a round did so far."""
+
+    claimed: int = 0
+    published: int = 0
+    rejected: int = 0
+    dead: int = 0
+
+
+class _Flight:
+    """A batch sent and waiting for its confirms."""
+
+    __slots__ = ("batch", "confirms", "customers", "ids")
+
+    def __init__(self, batch: list[PendingEvent], confirms: asyncio.Future[BatchResult]) -> None:
+        self.batch = batch
+        self.confirms = confirms
+        self.ids = [event.id for event in batch]
+        self.customers = frozenset(_customer(event) for event in batch)
+
+
+def _customer(event: PendingEvent) -> str:
+    """The key events are ordered by: the subject (customer id), else the event itself."""
+    return event.subject or str(event.id)
+
+
+def _publishable(
+    events: Sequence[PendingEvent], now: datetime, *, busy: frozenset[str] = frozenset()
+) -> list[PendingEvent]:
     """The part of ``events`` (in seq order) that may go out now, so that no event
     overtakes an earlier one of its customer: an event backing off holds back itself and
     the customer's later events; an event being retried goes alone, without the
-    customer's later events, which follow once it is confirmed (or dead-lettered)."""
-    held: set[str] = set()
+    customer's later events, which follow once it is confirmed (or dead-lettered); the
+    customers in ``busy`` (with a batch in flight) wait for it."""
+    held: set[str] = set(busy)
     out: list[PendingEvent] = []
     for event in events:
-        key = event.subject or str(event.id)
+        key = _customer(event)
         if key in held:
             continue
         if event.next_attempt_at is not None and event.next_attempt_at > now:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     BigInteger,
     Integer,
     Uuid,
+    all_,
     and_,
     any_,
     bindparam,
@@ -138,9 +139,11 @@ _CLAIM_COLUMNS = (
     E.next_attempt_at,
 )
 _TRANSPORT = bindparam("transport", type_=Text)
+# events of a batch still waiting for its confirms: pending, but not to be claimed again
+_NOT_IN_FLIGHT = E.id != all_(bindparam("in_flight", type_=ARRAY(Uuid)))
 _CLAIM_ALL = CompiledStatement(
     select(*_CLAIM_COLUMNS)
-    .where(pending(_TRANSPORT))
+    .where(pending(_TRANSPORT), _NOT_IN_FLIGHT)
     .order_by(E.seq)
     .limit(bindparam("limit", type_=Integer))
 )
@@ -148,6 +151,7 @@ _CLAIM_SOME = CompiledStatement(
     select(*_CLAIM_COLUMNS)
     .where(
         pending(_TRANSPORT),
+        _NOT_IN_FLIGHT,
         partition_of(bindparam("partitions", type_=Integer))
         == any_(bindparam("locked", type_=ARRAY(Integer))),
     )
@@ -175,9 +179,11 @@ async def claim(
     partitions: int,
     locked: Sequence[int],
     limit: int,
+    in_flight: Sequence[uuid.UUID] = (),
 ) -> list[PendingEvent]:
-    """Up to ``limit`` pending events of the ``locked`` partitions, in ``seq`` order."""
-    params: dict[str, Any] = {"transport": transport, "limit": limit}
+    """Up to ``limit`` pending events of the ``locked`` partitions, in ``seq`` order,
+    leaving out ``in_flight`` (sent, their confirms pending, not marked yet)."""
+    params: dict[str, Any] = {"transport": transport, "limit": limit, "in_flight": list(in_flight)}
     statement = _CLAIM_ALL
     if len(locked) < partitions:
         statement = _CLAIM_SOME

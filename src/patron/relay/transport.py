@@ -13,6 +13,7 @@ it. Two kinds of failure are kept apart:
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -47,11 +48,19 @@ class Transport(Protocol):
     async def connect(self) -> None:
         """Open the connection; raises :class:`BrokerUnavailable` when it cannot."""
 
-    async def publish(self, events: list[PendingEvent]) -> BatchResult:
-        """Publish ``events`` in order and wait for the broker's confirms of all of them.
+    async def send(self, events: list[PendingEvent]) -> asyncio.Future[BatchResult]:
+        """Hand ``events`` to the client in order, without waiting for the broker.
 
-        Raises :class:`BrokerUnavailable` when the broker is not there to confirm.
+        When this returns, the messages are queued in order ahead of anything a later
+        ``send`` queues (so the relay may claim and send the next batch while these
+        confirms are pending). The returned future resolves to the batch's outcome once
+        every confirm has arrived, or raises :class:`BrokerUnavailable` when the broker
+        is not there to confirm; cancelling it abandons the batch. Raises
+        :class:`BrokerUnavailable` itself when not connected.
         """
+
+    async def publish(self, events: list[PendingEvent]) -> BatchResult:
+        """:meth:`send` ``events`` and wait for the outcome."""
 
     async def close(self) -> None:
         """Close the connection; safe to call when not connected."""
