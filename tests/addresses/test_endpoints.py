@@ -290,3 +290,26 @@ async def test_doubted_city_is_kept_with_a_warning(
     # a read shows the stored address without warnings
     read = await client.get(_url(customer["id"], body["id"]), headers=admin)
     assert read.json()["warnings"] == []
+
+
+async def test_address_not_found_renders_its_problem_body(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    """AddressNotFound answers the problem body the routes always gave (read, change,
+    remove), and nothing is written."""
+    customer = await create_customer(client, admin, first_name="Ada")
+    unknown = str(uuid.uuid4())
+    for method, kwargs in (("GET", {}), ("PUT", {"json": {"city": "X"}}), ("DELETE", {})):
+        response = await client.request(
+            method, _url(customer["id"], unknown), headers=admin, **kwargs
+        )
+        assert response.status_code == 404, method
+        assert {k: v for k, v in response.json().items() if k != "trace_id"} == {
+            "type": "/problems/not-found",
+            "title": "Not Found",
+            "status": 404,
+            "detail": "address not found",
+            "address_id": unknown,
+        }
+    assert await _rows(db, customer["id"]) == []
+    assert [e["type"] for e in await outbox_rows(db, tenant)] == ["customer.created"]

@@ -166,3 +166,38 @@ async def test_other_tenant_notes_are_404_and_untouched(
     assert (await client.delete(_url(theirs["id"], note["id"]), headers=admin)).status_code == 404
     assert (await client.delete(_url(mine["id"], note["id"]), headers=admin)).status_code == 404
     assert await _notes(db, theirs["id"]) == [("secret", note["author_id"])]
+
+
+async def test_note_errors_render_their_problem_bodies(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    token_headers: TokenFactory,
+    tenant: str,
+    db: asyncpg.Pool,
+) -> None:
+    """NoteNotFound and NoteNotYours answer the problem bodies the routes always gave, and
+    nothing is removed."""
+    customer = await create_customer(client, admin, first_name="Ada")
+    note = await _add(client, token_headers("agent", tenant, sub="agent-1"), customer["id"], "x")
+    unknown = str(uuid.uuid4())
+    missing = await client.delete(_url(customer["id"], unknown), headers=admin)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert {k: v for k, v in missing.json().items() if k != "trace_id"} == {
+        "type": "/problems/not-found",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "note not found",
+        "note_id": unknown,
+    }
+    other_agent = token_headers("agent", tenant, sub="agent-2")
+    refused = await client.delete(_url(customer["id"], note["id"]), headers=other_agent)
+    assert refused.status_code == 403
+    assert {k: v for k, v in refused.json().items() if k != "trace_id"} == {
+        "type": "/problems/forbidden",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": "only an admin, a manager or the note's author may delete it",
+    }
+    assert await _notes(db, customer["id"]) == [("x", "jwt:agent-1")]
+    assert await outbox_rows(db, tenant, "customer.note_removed") == []

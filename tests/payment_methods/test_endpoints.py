@@ -391,3 +391,54 @@ async def test_other_tenant_and_agent(
     agent = await api_key_headers(Role.AGENT, tenant)
     assert (await client.get(url(me["id"]), headers=agent)).status_code == 403
     assert await rows(db, me["id"]) == []
+
+
+async def test_payment_method_errors_render_their_problem_bodies(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    """PaymentMethodNotFound, ForeignBillingAddress and CardNumberRefused answer the problem
+    bodies the routes always gave, and nothing is stored."""
+    me = await create_customer(client, admin, first_name="Errors")
+    unknown = str(uuid.uuid4())
+    missing = await client.delete(f"{url(me['id'])}/{unknown}", headers=admin)
+    assert missing.status_code == 404
+    assert {k: v for k, v in missing.json().items() if k != "trace_id"} == {
+        "type": "/problems/not-found",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "payment method not found",
+        "payment_method_id": unknown,
+    }
+    foreign = await client.post(url(me["id"]), json=card(billing_address_id=unknown), headers=admin)
+    detail = "billing_address_id is not an address of this customer"
+    assert {k: v for k, v in foreign.json().items() if k != "trace_id"} == {
+        "type": "/problems/validation-error",
+        "title": "Unprocessable Content",
+        "status": 422,
+        "detail": detail,
+        "errors": [{"loc": ["body", "billing_address_id"], "msg": detail, "type": "value_error"}],
+    }
+    refused = await client.post(url(me["id"]), json=card(brand="4111111111111111"), headers=admin)
+    detail = "a card number is not accepted here: send the payment provider's token"
+    assert {k: v for k, v in refused.json().items() if k != "trace_id"} == {
+        "type": "/problems/validation-error",
+        "title": "Unprocessable Content",
+        "status": 422,
+        "detail": detail,
+        "errors": [{"loc": ["body", "brand"], "msg": detail, "type": "card_number_refused"}],
+    }
+    assert await rows(db, me["id"]) == []
+    assert await outbox_rows(db, tenant, "customer.payment_method_added") == []
+
+
+async def test_a_card_number_is_refused_before_an_unknown_customer_is_looked_up(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """The order the route always had: card numbers first (nothing about the customer is
+    revealed to a body that must be refused anyway), then the customer, then the fields."""
+    unknown = str(uuid.uuid4())
+    refused = await client.post(url(unknown), json=card(last4="4111111111111111"), headers=admin)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["type"] == "card_number_refused"
+    missing = await client.post(url(unknown), json={"provider": 7}, headers=admin)
+    assert missing.status_code == 404

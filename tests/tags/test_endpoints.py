@@ -226,3 +226,74 @@ async def test_customer_token_and_other_tenant_are_refused(
     catalog = (await client.get("/api/v1/tags", headers=admin)).json()
     assert [t["label"] for t in catalog["tags"]] == ["VIP"]
     assert await _links(db, theirs["id"]) == ["Secret"]
+
+
+async def test_customer_tags_page_by_keyset_in_the_order_added(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    """Paged in SQL by (linked_at, label_key): labels added together share linked_at and
+    follow by label; a cursor continues after its row even when an earlier row is removed
+    meanwhile (an offset would skip one), and its page is not counted again."""
+    customer = await create_customer(client, admin, first_name="Ada")
+    zeta = (await _add(client, admin, customer["id"], "Zeta"))["tags"][0]
+    await _add(client, admin, customer["id"], "beta", "Alpha")
+    first = await client.get(_url(customer["id"]), params={"page_size": 2}, headers=admin)
+    assert first.status_code == 200
+    body = first.json()
+    assert [t["label"] for t in body["tags"]] == ["Zeta", "Alpha"]
+    assert (body["total"], body["page"], body["total_pages"]) == (3, 1, 2)
+    assert body["next_cursor"] is not None
+    removed = await client.delete(_url(customer["id"], zeta["id"]), headers=admin)
+    assert removed.status_code == 204
+    await _add(client, admin, customer["id"], "Omega")
+    rest = await client.get(
+        _url(customer["id"]),
+        params={"pageSize": 2, "page": 5, "cursor": body["next_cursor"]},
+        headers=admin,
+    )
+    assert rest.status_code == 200
+    more = rest.json()
+    assert [t["label"] for t in more["tags"]] == ["beta", "Omega"]
+    assert (more["total"], more["page"], more["total_pages"], more["next_cursor"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert await _links(db, customer["id"]) == ["Alpha", "beta", "Omega"]
+    bad = await client.get(_url(customer["id"]), params={"cursor": "e30"}, headers=admin)
+    assert bad.status_code == 422  # "{}": a cursor that is not one of this list's
+    assert [e["loc"] for e in bad.json()["errors"]] == [["query", "cursor"]]
+
+
+async def test_tag_errors_render_their_problem_bodies(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    """TagNotOnCustomer and TagLabelInvalid answer the problem bodies the routes always
+    gave, and nothing is written."""
+    customer = await create_customer(client, admin, first_name="Ada")
+    unknown = str(uuid.uuid4())
+    missing = await client.delete(_url(customer["id"], unknown), headers=admin)
+    assert missing.status_code == 404
+    assert {k: v for k, v in missing.json().items() if k != "trace_id"} == {
+        "type": "/problems/not-found",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "tag not found on this customer",
+        "tag_id": unknown,
+    }
+    too_long = await client.post(
+        _url(customer["id"]), json={"labels": ["ok", "ß" * 40]}, headers=admin
+    )  # 40 characters, but "ss" * 40 once casefolded: longer than label_key allows
+    assert too_long.status_code == 422
+    detail = "tag label must be 1 to 64 characters"
+    assert {k: v for k, v in too_long.json().items() if k != "trace_id"} == {
+        "type": "/problems/validation-error",
+        "title": "Unprocessable Content",
+        "status": 422,
+        "detail": detail,
+        "errors": [{"loc": ["body", "labels"], "msg": detail, "type": "value_error"}],
+    }
+    assert await _links(db, customer["id"]) == []
+    assert await db.fetchval("SELECT count(*) FROM tags WHERE tenant_id = $1", tenant) == 0
+    assert await _events(db, tenant) == []

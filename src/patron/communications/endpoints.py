@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Response, status
 
 from patron.auth.principal import Role
 from patron.communications.schemas import (
@@ -14,24 +14,15 @@ from patron.communications.schemas import (
     CommunicationRead,
 )
 from patron.communications.service import CommunicationService
-from patron.customers.service import CustomerService
-from patron.http.scope import RequestContext, Scope
+from patron.http.paging import LimitPaging
+from patron.http.scope import EndpointScope, RequestContext
 from patron.kit import rawbody
 from patron.kit.jsonutil import dumps
-from patron.kit.keyset import Window
 
 router = APIRouter(prefix="/customers/{customer_id}/communications", tags=["communications"])
 
-STAFF_AND_SERVICE = Scope(Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE)
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
-
-
-def service(ctx: RequestContext) -> CommunicationService:
-    customers = CustomerService(ctx)
-    return CommunicationService(
-        session=ctx.session, tenant=ctx.tenant, customers=customers, actor_id=ctx.principal.id
-    )
+STAFF_AND_SERVICE = EndpointScope(Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE)
+Ctx = Annotated[RequestContext, Depends(STAFF_AND_SERVICE)]
 
 
 @router.get(
@@ -41,17 +32,9 @@ def service(ctx: RequestContext) -> CommunicationService:
     description="`limit` (default 50, max 200) per page; `next_cursor` continues.",
 )
 async def list_communications(
-    customer_id: uuid.UUID,
-    ctx: Annotated[RequestContext, Depends(STAFF_AND_SERVICE, scope="function")],
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    customer_id: uuid.UUID, ctx: Ctx, window: LimitPaging
 ) -> CommunicationPage:
-    found, items = await service(ctx).list_page(customer_id, Window(page, limit, cursor))
-    return CommunicationPage(
-        communications=items,
-        **found.envelope(),
-    )
+    return await CommunicationService(ctx).list(customer_id, window)
 
 
 @router.post(
@@ -67,14 +50,9 @@ async def list_communications(
     openapi_extra=rawbody.documented(CommunicationCreate),
 )
 async def record_communication(
-    customer_id: uuid.UUID,
-    ctx: Annotated[RequestContext, Depends(STAFF_AND_SERVICE, scope="function")],
-    payload: Annotated[dict[str, Any], Body()],
+    customer_id: uuid.UUID, ctx: Ctx, payload: Annotated[dict[str, Any], Body()]
 ) -> Response:
-    svc = service(ctx)
-    await svc.customers.require(customer_id)
-    body = rawbody.parse(CommunicationCreate, payload)
-    created, communication = await svc.record(customer_id, body)
+    created, communication = await CommunicationService(ctx).record(customer_id, payload)
     return Response(
         content=dumps(communication.model_dump(mode="json")),
         status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

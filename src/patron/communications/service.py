@@ -1,74 +1,79 @@
-"""Communication use cases: record a contact, list the history newest first."""
+"""Communication use cases: record a contact, list the history newest first. Every
+operation owns its unit of work (:mod:`patron.usecases`)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
 
 from patron.communications.repository import CommunicationRepository
-from patron.communications.schemas import CommunicationCreate, CommunicationRead
-from patron.customers.service import CustomerService
+from patron.communications.schemas import (
+    CommunicationCreate,
+    CommunicationPage,
+    CommunicationRead,
+)
+from patron.customers.subresources import CustomerSubresourceService
 from patron.events import outbox
 from patron.events.types import EventType
-from patron.kit.keyset import Slice, Window, newest_first
+from patron.kit import rawbody
+from patron.kit.keyset import Window
 from patron.models import CustomerCommunication
-from patron.tenancy import TenantId
+from patron.usecases import reads, writes
 
 
 def communication_read(row: CustomerCommunication) -> CommunicationRead:
     return CommunicationRead.model_validate(row, from_attributes=True)
 
 
-@dataclass
-class CommunicationService:
-    """Communications of one tenant inside one unit of work."""
+class CommunicationService(CustomerSubresourceService):
+    """Communication use cases for one caller (:class:`patron.usecases.ServiceContext`)."""
 
-    session: AsyncSession
-    tenant: TenantId
-    customers: CustomerService
-    actor_id: str
+    @property
+    def repo(self) -> CommunicationRepository:
+        return CommunicationRepository(self.session, self.tenant)
 
-    def __post_init__(self) -> None:
-        self.repo = CommunicationRepository(self.session, self.tenant)
-
-    async def list_page(
-        self, customer_id: uuid.UUID, window: Window
-    ) -> tuple[Slice, list[CommunicationRead]]:
-        """The customer's communications by ``occurred_at`` newest first (then id)."""
-        await self.customers.require(customer_id)
-        found = await newest_first(
-            self.session,
+    @reads()
+    async def list(self, customer_id: uuid.UUID, window: Window) -> CommunicationPage:
+        """The customer's communications by ``occurred_at`` newest first (then id).
+        Raises ``CustomerNotFound``."""
+        found = await self.newest_of(
+            customer_id,
             self.repo.of_customer(customer_id),
             CustomerCommunication.occurred_at,
-            CustomerCommunication.id,
             window,
         )
-        return found, [communication_read(row) for row in found.rows]
+        return CommunicationPage(
+            communications=[communication_read(row) for row in found.rows], **found.envelope()
+        )
 
+    @writes()
     async def record(
-        self, customer_id: uuid.UUID, body: CommunicationCreate
+        self, customer_id: uuid.UUID, payload: Mapping[str, Any]
     ) -> tuple[bool, CommunicationRead]:
-        """Record a contact; returns ``(created, communication)``.
+        """Record a contact from ``payload`` (the JSON object as sent; the customer is
+        checked before the body is judged, so an unknown customer is ``CustomerNotFound``
+        rather than a 422); returns ``(created, communication)``.
 
         With ``external_id``, recording is idempotent per (customer, channel, external_id):
         a repeat returns the stored record unchanged (``created`` False, no event, no
         interaction update), whatever else the repeat says. The customer row is locked
         first, which serialises concurrent repeats. A new record moves the customer's
         ``last_interaction_at`` forward (``CustomerService.record_interaction``) and emits
-        ``customer.communication_recorded``, all in this transaction.
+        ``customer.communication_recorded``, all in this transaction. Raises 422 for
+        invalid fields (:class:`CommunicationCreate`).
         """
-        await self.customers.require(customer_id, for_update=True)
+        customers = self.customers
+        await customers.require(customer_id, for_update=True)
+        body = rawbody.parse(CommunicationCreate, dict(payload))
+        repo = self.repo
         if body.external_id is not None:
-            existing = await self.repo.by_external_id(
-                customer_id, body.channel.value, body.external_id
-            )
+            existing = await repo.by_external_id(customer_id, body.channel.value, body.external_id)
             if existing is not None:
                 return False, communication_read(existing)
         occurred_at = body.occurred_at or datetime.now(UTC)
-        row = await self.repo.insert(
+        row = await repo.insert(
             {
                 "customer_id": customer_id,
                 "channel": body.channel.value,
@@ -77,11 +82,11 @@ class CommunicationService:
                 "summary": body.summary,
                 "external_id": body.external_id,
                 "occurred_at": occurred_at,
-                "recorded_by": self.actor_id,
+                "recorded_by": self.actor.id,
             }
         )
         created = communication_read(row)
-        await self.customers.record_interaction(customer_id, occurred_at, body.channel.value)
+        await customers.record_interaction(customer_id, occurred_at, body.channel.value)
         await outbox.record(
             self.session,
             self.tenant,

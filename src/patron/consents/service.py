@@ -4,81 +4,111 @@ able to show that consent was given; so entries are only ever added).
 The current state per purpose is derived from the ledger: the entry with the latest
 ``captured_at`` (ties broken by the larger id, i.e. the later recorded, ids being UUIDv7).
 ``marketing_opt_in`` on the customer follows the current ``email_marketing`` entry.
+Every operation owns its unit of work (:mod:`patron.usecases`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
 
 from patron.consents.repository import ConsentRepository
 from patron.consents.schemas import (
     ConsentCreate,
+    ConsentLedger,
     ConsentRead,
     ConsentState,
     ConsentStatus,
     Purpose,
 )
-from patron.customers.service import CustomerService
+from patron.customers.subresources import CustomerSubresourceService
 from patron.events import outbox
 from patron.events.types import EventType
-from patron.kit.keyset import Slice, Window, newest_first
+from patron.kit import rawbody
+from patron.kit.keyset import Window
 from patron.models import CustomerConsent
-from patron.tenancy import TenantId
+from patron.usecases import reads, writes
+
+USER_AGENT_MAX = 1000  # characters of a User-Agent kept as evidence
 
 
 def consent_read(row: CustomerConsent) -> ConsentRead:
     return ConsentRead.model_validate(row, from_attributes=True)
 
 
-@dataclass
-class ConsentService:
-    """The consent ledger of one tenant inside one unit of work."""
+def _ip_or_none(host: str | None) -> str | None:
+    """``host`` as a normalised IP address, or None (a test client's name, a socket path)."""
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
 
-    session: AsyncSession
-    tenant: TenantId
-    customers: CustomerService
 
-    def __post_init__(self) -> None:
-        self.repo = ConsentRepository(self.session, self.tenant)
+class ConsentService(CustomerSubresourceService):
+    """Consent ledger use cases for one caller (:class:`patron.usecases.ServiceContext`)."""
 
-    async def ledger(
-        self, customer_id: uuid.UUID, window: Window
-    ) -> tuple[ConsentState, Slice, list[ConsentRead]]:
-        """Current state per purpose and a page of history (``captured_at`` newest first)."""
-        await self.customers.require(customer_id)
+    @property
+    def repo(self) -> ConsentRepository:
+        return ConsentRepository(self.session, self.tenant)
+
+    @reads()
+    async def ledger(self, customer_id: uuid.UUID, window: Window) -> ConsentLedger:
+        """Current state per purpose and a page of history (``captured_at`` newest first).
+        Raises ``CustomerNotFound``."""
+        repo = self.repo
+        found = await self.newest_of(
+            customer_id, repo.of_customer(customer_id), CustomerConsent.captured_at, window
+        )
         current = ConsentState(
-            **{row.purpose: consent_read(row) for row in await self.repo.current(customer_id)}
+            **{row.purpose: consent_read(row) for row in await repo.current(customer_id)}
         )
-        found = await newest_first(
-            self.session,
-            self.repo.of_customer(customer_id),
-            CustomerConsent.captured_at,
-            CustomerConsent.id,
-            window,
+        return ConsentLedger(
+            current=current,
+            history=[consent_read(row) for row in found.rows],
+            **found.envelope(),
         )
-        return current, found, [consent_read(row) for row in found.rows]
 
+    @writes()
     async def record(
         self,
         customer_id: uuid.UUID,
-        body: ConsentCreate,
+        payload: Mapping[str, Any],
         *,
-        actor: str,
-    ) -> tuple[bool, ConsentRead]:
-        """Append one entry; returns ``(is_current, entry)``.
+        client_host: str | None = None,
+        user_agent: str | None = None,
+    ) -> ConsentRead:
+        """Append one entry from ``payload`` (the JSON object as sent; the customer is
+        checked before the body is judged, so an unknown customer is ``CustomerNotFound``
+        rather than a 422). The actor is the caller.
+
+        ``client_host`` and ``user_agent`` are what the transport saw of the caller: when
+        the customer records for themselves and sends no ``ip_address`` / ``user_agent``,
+        they are kept as evidence (the host only when it is an IP address, the agent cut to
+        :data:`USER_AGENT_MAX` characters); for staff and service callers they are not (the
+        request shows the relaying system, not the customer).
 
         Any status may be recorded at any time (withdrawing needs no prior grant). An entry
         that becomes the current one for ``email_marketing`` sets the customer's
         ``marketing_opt_in`` (granted: true; denied or withdrawn: false) in this
         transaction; a back-dated entry is history only. Emits
-        ``customer.consent_changed`` with the entry and whether it is now current.
+        ``customer.consent_changed`` with the entry and whether it is now current. Raises
+        422 for invalid fields (:class:`ConsentCreate`).
         """
-        await self.customers.require(customer_id, for_update=True)
-        row = await self.repo.insert(
+        customers = self.customers
+        await customers.require(customer_id, for_update=True)
+        body = rawbody.parse(ConsentCreate, dict(payload))
+        if self.actor.customer_id == customer_id and self.actor.is_customer_only:
+            evidence: dict[str, str | None] = {}
+            if body.ip_address is None:
+                evidence["ip_address"] = _ip_or_none(client_host)
+            if body.user_agent is None and user_agent:
+                evidence["user_agent"] = user_agent[:USER_AGENT_MAX]
+            body = body.model_copy(update=evidence)
+        repo = self.repo
+        row = await repo.insert(
             {
                 "customer_id": customer_id,
                 "purpose": body.purpose.value,
@@ -86,18 +116,16 @@ class ConsentService:
                 "source": body.source,
                 "legal_basis": body.legal_basis.value if body.legal_basis else None,
                 "captured_at": body.captured_at or datetime.now(UTC),
-                "actor": actor,
+                "actor": self.actor.id,
                 "ip_address": body.ip_address,
                 "user_agent": body.user_agent,
             }
         )
         entry = consent_read(row)
-        latest = await self.repo.current(customer_id, body.purpose.value)
+        latest = await repo.current(customer_id, body.purpose.value)
         is_current = bool(latest) and latest[0].id == row.id
         if is_current and body.purpose is Purpose.EMAIL_MARKETING:
-            await self.customers.set_marketing_opt_in(
-                customer_id, body.status is ConsentStatus.GRANTED
-            )
+            await customers.set_marketing_opt_in(customer_id, body.status is ConsentStatus.GRANTED)
         await outbox.record(
             self.session,
             self.tenant,
@@ -109,4 +137,4 @@ class ConsentService:
                 "is_current": is_current,
             },
         )
-        return is_current, entry
+        return entry

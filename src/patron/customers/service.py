@@ -132,7 +132,7 @@ class CustomerService(Service):
     def tags(self) -> TagService:
         """``tags`` in create/update replaces the set through the tag domain
         (customer_tags), on the unit's session."""
-        return TagService(self.session, self.tenant, self.actor.id, self)
+        return TagService(self.ctx, self)
 
     # -- reading -----------------------------------------------------------------------
 

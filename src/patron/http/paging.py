@@ -1,8 +1,12 @@
-"""The one paging dependency of every list route (API.md "Conventions").
+"""The paging dependency of every list route (API.md "Conventions").
 
 ``page`` (from 1, default 1), ``page_size`` (default 20, at most 100; alias ``pageSize``)
 and ``cursor`` (an opaque ``next_cursor`` of an earlier page; it wins over ``page``).
 A route takes ``window: Paging`` and hands the :class:`Window` to its service.
+
+One list sizes its pages by ``limit`` instead, as API.md pins it
+(``/customers/{id}/communications?limit=50``): ``window: LimitPaging`` takes ``limit``
+(default 50, at most 200), ``page`` and ``cursor`` alike and gives the same :class:`Window`.
 """
 
 from __future__ import annotations
@@ -16,10 +20,18 @@ from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Window
 
 MAX_PAGE = 100_000
 MAX_CURSOR_LENGTH = 1000
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page"),
+]
 
 
 def page_window(
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1")] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[
         int | None,
         Query(ge=1, le=MAX_PAGE_SIZE, description=f"Rows a page (default {DEFAULT_PAGE_SIZE})"),
@@ -27,10 +39,7 @@ def page_window(
     page_size_alias: Annotated[
         int | None, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE, include_in_schema=False)
     ] = None,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page"),
-    ] = None,
+    cursor: Cursor = None,
 ) -> Window:
     """The :class:`Window` a list request asks for. Raises :class:`InvalidInput` (422)
     when ``page_size`` and ``pageSize`` disagree."""
@@ -42,4 +51,16 @@ def page_window(
     return Window(page=page, page_size=size or DEFAULT_PAGE_SIZE, cursor=cursor)
 
 
+def limit_window(
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description=f"Rows a page (default {DEFAULT_LIMIT})")
+    ] = DEFAULT_LIMIT,
+    page: PageNumber = 1,
+    cursor: Cursor = None,
+) -> Window:
+    """The :class:`Window` of a list sized by ``limit`` (API.md "Profile data")."""
+    return Window(page=page, page_size=limit, cursor=cursor)
+
+
 Paging = Annotated[Window, Depends(page_window)]
+LimitPaging = Annotated[Window, Depends(limit_window)]

@@ -1,14 +1,14 @@
-"""Rows of ``payment_methods`` (and the one read of ``customer_addresses`` they need)."""
+"""Rows of ``payment_methods``."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, update
 
 from patron.db.repository import TenantScopedRepository
-from patron.models import CustomerAddress, PaymentMethod
+from patron.models import PaymentMethod
 
 
 class PaymentMethodRepository(TenantScopedRepository[PaymentMethod]):
@@ -46,18 +46,3 @@ class PaymentMethodRepository(TenantScopedRepository[PaymentMethod]):
         await self.session.execute(
             self.scoped(delete(PaymentMethod).where(PaymentMethod.id == pm_id))
         )
-
-    async def address_belongs_to(self, address_id: uuid.UUID, customer_id: uuid.UUID) -> bool:
-        """Whether ``address_id`` is an address of ``customer_id`` in this tenant.
-
-        A direct read of ``customer_addresses`` (scoped by tenant here) rather than a call to
-        the addresses service, which is being built alongside this domain; switch to
-        ``AddressService`` once it offers such a check.
-        """
-        stmt = self.scoped(
-            select(CustomerAddress.id).where(
-                CustomerAddress.id == address_id, CustomerAddress.customer_id == customer_id
-            ),
-            CustomerAddress,
-        )
-        return (await self.session.scalar(stmt)) is not None

@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, literal, or_, select, update
+from sqlalchemy import Select, delete, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 
 from patron.db.repository import TenantScopedRepository
@@ -43,10 +44,15 @@ class TagRepository(TenantScopedRepository[Tag]):
         ).scalar_one_or_none()
         return found
 
+    async def count(self) -> int:
+        """Entries in the tenant's catalog."""
+        return int((await self.session.execute(self.select(func.count(literal(1))))).scalar_one())
+
     async def catalog(
         self, *, limit: int, offset: int, after: tuple[str, uuid.UUID] | None
-    ) -> tuple[int, list[tuple[Tag, int]]]:
-        """``(total, rows)`` of the catalog by label, each row ``(Tag, customer_count)``."""
+    ) -> list[tuple[Tag, int]]:
+        """Up to ``limit`` catalog rows ``(Tag, customer_count)`` by ``(label_key, id)``:
+        those after the keyset ``after`` when given, else from ``offset``."""
         usage = (
             self.scoped(
                 select(func.count(literal(1)))
@@ -58,27 +64,51 @@ class TagRepository(TenantScopedRepository[Tag]):
             .scalar_subquery()
             .label("customer_count")
         )
-        total = int((await self.session.execute(self.select(func.count(literal(1))))).scalar_one())
         stmt = self.select(Tag, usage).order_by(Tag.label_key, Tag.id).limit(limit)
         if after is not None:
-            key, last_id = after
-            stmt = stmt.where(or_(Tag.label_key > key, (Tag.label_key == key) & (Tag.id > last_id)))
+            stmt = stmt.where(tuple_(Tag.label_key, Tag.id) > tuple_(*after))
         else:
             stmt = stmt.offset(offset)
-        return total, [(row[0], int(row[1])) for row in await self.session.execute(stmt)]
+        return [(row[0], int(row[1])) for row in await self.session.execute(stmt)]
 
 
 class CustomerTagRepository(TenantScopedRepository[CustomerTag]):
     model = CustomerTag
 
-    async def of_customer(self, customer_id: uuid.UUID) -> list[tuple[Tag, datetime]]:
-        """``(Tag, linked_at)`` of the customer's tags, in the order they were added."""
-        stmt = (
+    def _linked(self, customer_id: uuid.UUID) -> Select[Any]:
+        """``(Tag, linked_at)`` of the customer's tags in the order they were added; a tag's
+        ``label_key`` is unique in the tenant, so ``(linked_at, label_key)`` is a keyset."""
+        return (
             self.select(Tag, CT.created_at)
             .join(Tag, Tag.id == CT.tag_id)
             .where(CT.customer_id == customer_id)
             .order_by(CT.created_at, Tag.label_key)
         )
+
+    async def of_customer(self, customer_id: uuid.UUID) -> list[tuple[Tag, datetime]]:
+        """``(Tag, linked_at)`` of all the customer's tags, in the order they were added."""
+        return [(row[0], row[1]) for row in await self.session.execute(self._linked(customer_id))]
+
+    async def count_of(self, customer_id: uuid.UUID) -> int:
+        """Tags the customer carries."""
+        stmt = self.select(func.count(literal(1))).where(CT.customer_id == customer_id)
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def page_of(
+        self,
+        customer_id: uuid.UUID,
+        *,
+        limit: int,
+        offset: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[tuple[Tag, datetime]]:
+        """Up to ``limit`` of :meth:`of_customer`: those after the keyset ``after``
+        (``(linked_at, label_key)``) when given, else from ``offset``."""
+        stmt = self._linked(customer_id).limit(limit)
+        if after is not None:
+            stmt = stmt.where(tuple_(CT.created_at, Tag.label_key) > tuple_(*after))
+        else:
+            stmt = stmt.offset(offset)
         return [(row[0], row[1]) for row in await self.session.execute(stmt)]
 
     async def link(

@@ -8,25 +8,31 @@ segments read: every change of ``customer_tags`` made here updates it in the sam
 transaction, except :meth:`TagService.set_labels`, whose caller (``CustomerService``) writes
 the column itself together with the rest of the customer's fields.
 
-``TagService`` does not import ``CustomerService`` (which builds a ``TagService`` for
-create/update): the customer check comes in through the small :class:`CustomerGate`
-protocol instead, so the two services do not form an import cycle.
+``TagService`` is built by ``CustomerService.tags`` (the one builder: the customer service
+needs the tag domain for create, update and merge, so the tag domain cannot import it
+back): the customer check comes in through the small :class:`CustomerGate` protocol, which
+``CustomerService`` is. Every operation owns its unit of work (:mod:`patron.usecases`), or
+joins the customer use case that calls it.
+
+Both lists are paged in SQL by keyset: a customer's tags by ``(linked_at, label_key)`` in
+the order they were added, the catalog by ``(label_key, id)``; a page reached by cursor is
+not counted (:class:`patron.kit.pagination.Page`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from patron.errors import InvalidInput, NotFound
+from patron.errors import InvalidInput
 from patron.events import outbox
 from patron.events.types import EventType
-from patron.kit.pagination import decode_cursor, encode_cursor, total_pages
+from patron.kit.pagination import Window, decode_cursor, encode_cursor, total_pages
 from patron.models import Tag
+from patron.tags.errors import MAX_KEY_LENGTH, TagLabelInvalid, TagNotOnCustomer
 from patron.tags.repository import CustomerTagRepository, TagRepository
 from patron.tags.schemas import (
     CatalogTagRead,
@@ -35,9 +41,9 @@ from patron.tags.schemas import (
     TagCatalogPage,
     TagsAdded,
 )
-from patron.tenancy import TenantId
+from patron.usecases import Service, ServiceContext, reads, writes
 
-MAX_KEY_LENGTH = 64  # tags.label_key
+RowT = TypeVar("RowT")
 
 
 class CustomerGate(Protocol):
@@ -47,120 +53,175 @@ class CustomerGate(Protocol):
 
 
 def _unique(labels: Sequence[str], loc: Sequence[str]) -> list[str]:
-    """Labels stripped, first spelling per casefolded key, in the order given. 422 for an
-    empty label or one whose casefolded form is longer than the catalog allows."""
+    """Labels stripped, first spelling per casefolded key, in the order given. Raises
+    :class:`TagLabelInvalid` (422) for an empty label or one whose casefolded form is
+    longer than the catalog allows."""
     seen: dict[str, str] = {}
     for raw in labels:
         label = raw.strip()
         key = label.casefold()
         if not label or len(key) > MAX_KEY_LENGTH:
-            raise InvalidInput(f"tag label must be 1 to {MAX_KEY_LENGTH} characters", loc=list(loc))
+            raise TagLabelInvalid(loc)
         seen.setdefault(key, label)
     return list(seen.values())
 
 
-@dataclass
-class TagService:
-    session: AsyncSession
-    tenant: TenantId
-    actor_id: str
-    customers: CustomerGate
+def _after(window: Window, parse: Callable[[dict[str, Any]], tuple[Any, Any]]) -> Any:
+    """The keyset ``window.cursor`` carries, by ``parse`` of its payload (None without a
+    cursor). Raises ``InvalidInput`` (422) for a cursor that is not one of ours."""
+    if window.cursor is None:
+        return None
+    payload = decode_cursor(window.cursor)
+    try:
+        return parse(payload)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput("cursor is not valid", loc=["query", "cursor"]) from exc
 
-    def __post_init__(self) -> None:
-        self.catalog_repo = TagRepository(self.session, self.tenant)
-        self.links = CustomerTagRepository(self.session, self.tenant)
+
+@dataclass(frozen=True, slots=True)
+class _Keyset(Generic[RowT]):
+    """One page of keyset rows read with ``limit = page_size + 1``, and its envelope."""
+
+    rows: list[RowT]
+    window: Window
+    total: int | None
+
+    def envelope(self, cursor_of: Callable[[RowT], dict[str, str]]) -> dict[str, Any]:
+        """The paging fields (:class:`patron.kit.pagination.Page`); ``next_cursor`` from
+        the last row given when a further row was read."""
+        size = self.window.page_size
+        last = self.rows[size - 1] if len(self.rows) > size else None
+        counted = self.total is not None
+        return {
+            "total": self.total,
+            "page": self.window.page if counted else None,
+            "page_size": size,
+            "total_pages": total_pages(self.total, size) if self.total is not None else None,
+            "next_cursor": encode_cursor(cursor_of(last)) if last is not None else None,
+        }
+
+    @property
+    def shown(self) -> list[RowT]:
+        return self.rows[: self.window.page_size]
+
+
+def _linked_key(payload: dict[str, Any]) -> tuple[datetime, str]:
+    when = datetime.fromisoformat(str(payload["t"]))
+    if when.tzinfo is None:
+        raise ValueError("cursor time without offset")
+    return when, str(payload["k"])
+
+
+def _catalog_key(payload: dict[str, Any]) -> tuple[str, uuid.UUID]:
+    return str(payload["k"]), uuid.UUID(str(payload["id"]))
+
+
+class TagService(Service):
+    """Tag use cases for one caller; built by ``CustomerService.tags``
+    (``TagService(ctx, customers)``)."""
+
+    def __init__(self, ctx: ServiceContext, customers: CustomerGate) -> None:
+        super().__init__(ctx)
+        self.customers = customers
+
+    @property
+    def catalog_repo(self) -> TagRepository:
+        return TagRepository(self.session, self.tenant)
+
+    @property
+    def links(self) -> CustomerTagRepository:
+        return CustomerTagRepository(self.session, self.tenant)
 
     # -- reading -----------------------------------------------------------------------
 
-    async def list_for_customer(
-        self, customer_id: uuid.UUID, *, page: int, page_size: int, cursor: str | None
-    ) -> CustomerTagList:
-        """The customer's tags in the order they were added. A customer carries few tags, so
-        they are read at once and paged in memory; the cursor is the offset reached."""
+    @reads()
+    async def list_for_customer(self, customer_id: uuid.UUID, window: Window) -> CustomerTagList:
+        """The customer's tags in the order they were added, one page of ``window``.
+        Raises ``CustomerNotFound``; 422 for a bad cursor."""
+        after = _after(window, _linked_key)
         await self.customers.require(customer_id)
-        everything = await self._read(customer_id)
-        start = (page - 1) * page_size
-        if cursor is not None:
-            try:
-                start = int(decode_cursor(cursor)["offset"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InvalidInput("cursor is not valid", loc=["query", "cursor"]) from exc
-        chunk = everything[start : start + page_size]
-        more = start + page_size < len(everything)
+        links = self.links
+        found = _Keyset(
+            await links.page_of(
+                customer_id,
+                limit=window.page_size + 1,
+                offset=(window.page - 1) * window.page_size,
+                after=after,
+            ),
+            window,
+            await links.count_of(customer_id) if after is None else None,
+        )
         return CustomerTagList(
-            tags=chunk,
-            total=len(everything),
-            page=page,
-            page_size=page_size,
-            total_pages=total_pages(len(everything), page_size),
-            next_cursor=encode_cursor({"offset": start + page_size}) if more else None,
+            tags=[
+                CustomerTagRead(id=tag.id, label=tag.label, created_at=linked_at)
+                for tag, linked_at in found.shown
+            ],
+            **found.envelope(lambda row: {"t": row[1].isoformat(), "k": row[0].label_key}),
         )
 
-    async def catalog(self, *, page: int, page_size: int, cursor: str | None) -> TagCatalogPage:
-        """The tenant's catalog by label with usage counts (live customers only)."""
-        after: tuple[str, uuid.UUID] | None = None
-        if cursor is not None:
-            payload = decode_cursor(cursor)
-            try:
-                after = (str(payload["k"]), uuid.UUID(str(payload["id"])))
-            except (KeyError, ValueError) as exc:
-                raise InvalidInput("cursor is not valid", loc=["query", "cursor"]) from exc
-        total, rows = await self.catalog_repo.catalog(
-            limit=page_size + 1, offset=(page - 1) * page_size, after=after
+    @reads()
+    async def catalog(self, window: Window) -> TagCatalogPage:
+        """The tenant's catalog by label with usage counts (live customers only), one page
+        of ``window``. 422 for a bad cursor."""
+        after = _after(window, _catalog_key)
+        repo = self.catalog_repo
+        found = _Keyset(
+            await repo.catalog(
+                limit=window.page_size + 1,
+                offset=(window.page - 1) * window.page_size,
+                after=after,
+            ),
+            window,
+            await repo.count() if after is None else None,
         )
-        more = len(rows) > page_size
-        rows = rows[:page_size]
-        last: Tag | None = rows[-1][0] if rows else None
         return TagCatalogPage(
             tags=[
                 CatalogTagRead(
                     id=tag.id, label=tag.label, customer_count=count, created_at=tag.created_at
                 )
-                for tag, count in rows
+                for tag, count in found.shown
             ],
-            total=total,
-            page=page,
-            page_size=page_size,
-            total_pages=total_pages(total, page_size),
-            next_cursor=(
-                encode_cursor({"k": last.label_key, "id": str(last.id)})
-                if more and last is not None
-                else None
-            ),
+            **found.envelope(lambda row: {"k": row[0].label_key, "id": str(row[0].id)}),
         )
 
     # -- writing -----------------------------------------------------------------------
 
+    @writes()
     async def add(self, customer_id: uuid.UUID, labels: Sequence[str]) -> TagsAdded:
         """Attach labels (catalog entries created as needed). A label the customer already
         has, in any letter case, is a no-op. Emits ``customer.tagged`` when something was
-        added. 404 unless a live customer of the tenant."""
+        added. Raises ``CustomerNotFound``, :class:`TagLabelInvalid` (422)."""
         wanted = _unique(labels, ("body", "labels"))
         await self.customers.require(customer_id, for_update=True)
+        links = self.links
         tags = await self.catalog_repo.ensure(wanted)
         ordered = [tags[label.casefold()] for label in wanted]
-        gained = await self.links.link(customer_id, [t.id for t in ordered], self.actor_id)
+        gained = await links.link(customer_id, [t.id for t in ordered], self.actor.id)
         added = [t for t in ordered if t.id in gained]
         if added:
-            column = await self.links.labels_column(customer_id)
+            column = await links.labels_column(customer_id)
             known = {label.casefold() for label in column}
             column += [t.label for t in added if t.label_key not in known]
-            await self.links.set_labels_column(customer_id, column)
+            await links.set_labels_column(customer_id, column)
             await self._emit(EventType.CUSTOMER_TAGGED, customer_id, added)
         return TagsAdded(tags=await self._read(customer_id), added=[t.label for t in added])
 
+    @writes()
     async def remove(self, customer_id: uuid.UUID, tag_id: uuid.UUID) -> None:
-        """Detach one tag. 404 unless the customer (live, this tenant) carries it."""
+        """Detach one tag; emits ``customer.untagged``. Raises ``CustomerNotFound``, or
+        :class:`TagNotOnCustomer` unless the customer carries it."""
         await self.customers.require(customer_id, for_update=True)
+        links = self.links
         tag = await self.catalog_repo.get(tag_id)
-        if tag is None or not await self.links.unlink(customer_id, [tag_id]):
-            raise NotFound("tag not found on this customer", tag_id=str(tag_id))
-        column = await self.links.labels_column(customer_id)
-        await self.links.set_labels_column(
+        if tag is None or not await links.unlink(customer_id, [tag_id]):
+            raise TagNotOnCustomer(tag_id)
+        column = await links.labels_column(customer_id)
+        await links.set_labels_column(
             customer_id, [label for label in column if label.casefold() != tag.label_key]
         )
         await self._emit(EventType.CUSTOMER_UNTAGGED, customer_id, [tag])
 
+    @writes()
     async def catalog_labels(
         self, labels: Sequence[str], loc: Sequence[str] = ("body", "tags")
     ) -> list[str]:
@@ -170,6 +231,7 @@ class TagService:
         tags = await self.catalog_repo.ensure(wanted)
         return [tags[label.casefold()].label for label in wanted]
 
+    @writes()
     async def set_labels(
         self, customer_id: uuid.UUID, labels: Sequence[str], loc: Sequence[str] = ("body", "tags")
     ) -> list[str]:
@@ -178,13 +240,14 @@ class TagService:
         the labels in catalog spelling; the caller writes ``customers.tags`` with them and
         holds the customer's row lock."""
         wanted = _unique(labels, loc)
+        links = self.links
         tags = await self.catalog_repo.ensure(wanted)
         ordered = [tags[label.casefold()] for label in wanted]
-        current = [tag for tag, _ in await self.links.of_customer(customer_id)]
+        current = [tag for tag, _ in await links.of_customer(customer_id)]
         keep = {t.id for t in ordered}
         gone = [t for t in current if t.id not in keep]
-        removed = await self.links.unlink(customer_id, [t.id for t in gone])
-        gained = await self.links.link(customer_id, [t.id for t in ordered], self.actor_id)
+        removed = await links.unlink(customer_id, [t.id for t in gone])
+        gained = await links.link(customer_id, [t.id for t in ordered], self.actor.id)
         if gained:
             await self._emit(
                 EventType.CUSTOMER_TAGGED, customer_id, [t for t in ordered if t.id in gained]
@@ -195,13 +258,15 @@ class TagService:
             )
         return [t.label for t in ordered]
 
+    @writes()
     async def move_links(self, source_id: uuid.UUID, survivor_id: uuid.UUID) -> None:
         """Merge: the survivor gets the source's tags it lacks; the source keeps none.
         Emits ``customer.tagged`` for the survivor's new tags (the caller writes the united
         ``customers.tags``)."""
-        gained = await self.links.move(source_id, survivor_id)
+        links = self.links
+        gained = await links.move(source_id, survivor_id)
         if gained:
-            tags = [tag for tag, _ in await self.links.of_customer(survivor_id) if tag.id in gained]
+            tags = [tag for tag, _ in await links.of_customer(survivor_id) if tag.id in gained]
             await self._emit(EventType.CUSTOMER_TAGGED, survivor_id, tags)
 
     # -- helpers -------------------------------------------------------------------------
