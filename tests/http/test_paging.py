@@ -108,13 +108,20 @@ async def test_a_cursor_wins_over_page_and_its_pages_are_not_counted(
         await _notes(client, admin, customer_id, page_size=2, page=3, cursor=first["next_cursor"])
     ).json()
     assert _texts(second) == ["n2", "n1"]  # after the cursor, not page 3 (["n0"])
-    assert (second["total"], second["page"], second["total_pages"]) == (None, None, None)
+    # the first page's total and the page number come with the cursor
+    assert (second["total"], second["page"], second["total_pages"]) == (5, 2, 3)
     assert second["page_size"] == 2
+    # a note added meanwhile is not counted: the cursor's total is answered again
+    added = await client.post(
+        f"/api/v1/customers/{customer_id}/notes", json={"note": "n5"}, headers=admin
+    )
+    assert added.status_code == 201
     last = (
         await _notes(client, admin, customer_id, pageSize=2, cursor=second["next_cursor"])
     ).json()
     assert _texts(last) == ["n0"]
-    assert (last["total"], last["next_cursor"]) == (None, None)
+    assert (last["total"], last["page"], last["next_cursor"]) == (5, 3, None)
+    assert (await _notes(client, admin, customer_id)).json()["total"] == 6
 
 
 async def test_limit_sizes_a_communications_page_within_its_bounds(

@@ -30,7 +30,14 @@ from typing import Any, Generic, Protocol, TypeVar
 from patron.errors import InvalidInput
 from patron.events import outbox
 from patron.events.types import EventType
-from patron.kit.pagination import Window, decode_cursor, encode_cursor, total_pages
+from patron.kit.pagination import (
+    Window,
+    carried_page,
+    carried_total,
+    decode_cursor,
+    encode_cursor,
+    total_pages,
+)
 from patron.models import Tag
 from patron.tags.errors import MAX_KEY_LENGTH, TagLabelInvalid, TagNotOnCustomer
 from patron.tags.repository import CustomerTagRepository, TagRepository
@@ -66,16 +73,28 @@ def _unique(labels: Sequence[str], loc: Sequence[str]) -> list[str]:
     return list(seen.values())
 
 
-def _after(window: Window, parse: Callable[[dict[str, Any]], tuple[Any, Any]]) -> Any:
-    """The keyset ``window.cursor`` carries, by ``parse`` of its payload (None without a
-    cursor). Raises ``InvalidInput`` (422) for a cursor that is not one of ours."""
+@dataclass(frozen=True, slots=True)
+class _After:
+    """Where a page reached by cursor starts: the keyset, and the first page's total and
+    the page number the cursor carries (:class:`patron.kit.pagination.Page`)."""
+
+    key: Any = None
+    total: int | None = None
+    page: int = 1
+
+
+def _after(window: Window, parse: Callable[[dict[str, Any]], tuple[Any, Any]]) -> _After:
+    """What ``window.cursor`` carries, its keyset by ``parse`` of the payload (an empty
+    :class:`_After` on page ``window.page`` without a cursor). Raises ``InvalidInput``
+    (422) for a cursor that is not one of ours."""
     if window.cursor is None:
-        return None
+        return _After(page=window.page)
     payload = decode_cursor(window.cursor)
     try:
-        return parse(payload)
+        key = parse(payload)
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput("cursor is not valid", loc=["query", "cursor"]) from exc
+    return _After(key, carried_total(payload), carried_page(payload))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,20 +103,22 @@ class _Keyset(Generic[RowT]):
 
     rows: list[RowT]
     window: Window
-    total: int | None
+    total: int
+    page: int
 
     def envelope(self, cursor_of: Callable[[RowT], dict[str, str]]) -> dict[str, Any]:
         """The paging fields (:class:`patron.kit.pagination.Page`); ``next_cursor`` from
-        the last row given when a further row was read."""
+        the last row given when a further row was read, carrying the total and the next
+        page's number."""
         size = self.window.page_size
         last = self.rows[size - 1] if len(self.rows) > size else None
-        counted = self.total is not None
+        cursor = {**cursor_of(last), "n": self.total, "p": self.page + 1} if last else None
         return {
             "total": self.total,
-            "page": self.window.page if counted else None,
+            "page": self.page,
             "page_size": size,
-            "total_pages": total_pages(self.total, size) if self.total is not None else None,
-            "next_cursor": encode_cursor(cursor_of(last)) if last is not None else None,
+            "total_pages": total_pages(self.total, size),
+            "next_cursor": encode_cursor(cursor) if cursor is not None else None,
         }
 
     @property
@@ -146,10 +167,11 @@ class TagService(Service):
                 customer_id,
                 limit=window.page_size + 1,
                 offset=(window.page - 1) * window.page_size,
-                after=after,
+                after=after.key,
             ),
             window,
-            await links.count_of(customer_id) if after is None else None,
+            await links.count_of(customer_id) if after.total is None else after.total,
+            after.page,
         )
         return CustomerTagList(
             tags=[
@@ -169,10 +191,11 @@ class TagService(Service):
             await repo.catalog(
                 limit=window.page_size + 1,
                 offset=(window.page - 1) * window.page_size,
-                after=after,
+                after=after.key,
             ),
             window,
-            await repo.count() if after is None else None,
+            await repo.count() if after.total is None else after.total,
+            after.page,
         )
         return TagCatalogPage(
             tags=[
