@@ -18,7 +18,8 @@ from patron.storage import Storage
 from patron.usecases import ServiceContext, unit_of_work
 from tests.avatars.test_endpoints import customer_row, jpeg_with_gps
 from tests.conftest import outbox_rows
-from tests.storage.fixtures import staff_context, stored_keys
+from tests.contexts import staff_context
+from tests.storage.fixtures import stored_keys
 
 
 def _jpeg(size: tuple[int, int] = (64, 48)) -> UploadFile:

@@ -27,9 +27,10 @@ from patron.errors import PatronError
 from patron.storage import Storage, StorageUnavailable
 from patron.usecases import ServiceContext, current_unit, unit_of_work
 from tests.conftest import outbox_rows
+from tests.contexts import staff_context
 from tests.documents.test_endpoints import PDF, document_rows
 from tests.problems import problem_of
-from tests.storage.fixtures import staff_context, stored_keys
+from tests.storage.fixtures import stored_keys
 
 PASSPORT = NewDocument(DocumentType.PASSPORT, "X1234567", "DE", date(2031, 5, 1))
 

@@ -12,11 +12,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from patron.auth.principal import Principal, Role
 from patron.context import AppContext
 from patron.storage import LocalStorage, S3Storage, Storage
-from patron.tenancy import trusted_tenant
-from patron.usecases import ServiceContext
 from tests.services import free_port
 
 
@@ -80,13 +77,6 @@ async def stored_keys(storage: Storage) -> list[str]:
 
 async def read_all(storage: Storage, key: str) -> bytes:
     return b"".join([chunk async for chunk in storage.open(key)])
-
-
-def staff_context(app_ctx: AppContext, tenant: str) -> ServiceContext:
-    """A tenant admin's :class:`ServiceContext`, for calling the storage-backed services
-    (documents, avatars) without HTTP, as a job or the CLI would."""
-    principal = Principal("key:test", "test", frozenset({Role.ADMIN}), tenant)
-    return ServiceContext(app_ctx, principal, trusted_tenant(tenant))
 
 
 @pytest.fixture
