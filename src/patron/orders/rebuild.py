@@ -17,7 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from patron.auth.principal import Principal, Role
-from patron.context import AppContext
+from patron.config import Settings
+from patron.context import AppContext, build_context
+from patron.db.engine import create_admin_engine
 from patron.orders.repository import StatsRepository
 from patron.orders.stats import Drift, StatsKeeper, differences
 from patron.tenancy import TenantId, trusted_tenant
@@ -91,3 +93,17 @@ async def rebuild(
         tenant = trusted_tenant(name)
         drift[name] = await StatsRebuild(rebuild_context(ctx, tenant)).run(fix=fix)
     return drift
+
+
+async def rebuild_database(
+    settings: Settings, url: str, tenants: Sequence[str] | None = None, *, fix: bool = True
+) -> dict[str, list[Drift]]:
+    """:func:`rebuild` on the database at ``url`` (``patron stats rebuild``): builds the
+    process context and the enumerating admin engine, and closes both before it returns."""
+    ctx = build_context(settings, url)
+    admin_engine = create_admin_engine(url)
+    try:
+        return await rebuild(ctx, admin_engine, tenants, fix=fix)
+    finally:
+        await admin_engine.dispose()
+        await ctx.close()
