@@ -19,13 +19,11 @@ from patron.config import Settings, get_settings
 from patron.context import build_context
 from patron.db import migrate
 from patron.db.bootstrap import resolve_database_url
-from patron.db.engine import create_admin_engine, create_sessionmaker, create_system_engine
-from patron.events import retention
+from patron.db.engine import create_admin_engine, create_sessionmaker
+from patron.events.retention import OutboxMaintenance
 from patron.logging import configure_logging
-from patron.orders import rebuild as stats_rebuild
-from patron.orders.stats import Drift
+from patron.orders.rebuild import rebuild_database
 from patron.processes import relay_services, worker_services
-from patron.relay import store as relay_store
 from patron.runtime import loop, run_services
 
 app = typer.Typer(help="Patron: the customer service.", no_args_is_help=True)
@@ -165,17 +163,6 @@ def relay() -> None:
     loop.run(_run_relay(settings, resolve_database_url(settings)))
 
 
-async def _resend(
-    settings: Settings, url: str, since: datetime | None, event_id: uuid.UUID | None
-) -> int:
-    engine = create_system_engine(settings, url, pool_size=1)
-    try:
-        async with create_sessionmaker(engine)() as session, session.begin():
-            return await relay_store.resend(session, since=since, event_id=event_id)
-    finally:
-        await engine.dispose()
-
-
 @events_app.command("resend")
 def events_resend(
     since: Annotated[
@@ -198,16 +185,9 @@ def events_resend(
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     settings = get_settings()
-    count = asyncio.run(_resend(settings, resolve_database_url(settings), since, parsed_id))
+    outbox = OutboxMaintenance(settings, resolve_database_url(settings))
+    count = asyncio.run(outbox.resend(since=since, event_id=parsed_id))
     typer.echo(f"{count} event(s) marked for republishing")
-
-
-async def _prune(settings: Settings, url: str, before: datetime) -> retention.Pruned:
-    engine = create_system_engine(settings, url, pool_size=1)
-    try:
-        return await retention.prune(engine, before)
-    finally:
-        await engine.dispose()
 
 
 @events_app.command("prune")
@@ -226,7 +206,7 @@ def events_prune(
     events stay. The events feed then starts at the cut-off. Run it from cron."""
     before = datetime.now(UTC) - timedelta(days=older_than_days)
     settings = get_settings()
-    pruned = asyncio.run(_prune(settings, resolve_database_url(settings), before))
+    pruned = asyncio.run(OutboxMaintenance(settings, resolve_database_url(settings)).prune(before))
     typer.echo(
         f"deleted {pruned.events} event(s), {pruned.deliveries} webhook delivery(ies), "
         f"{pruned.inbox_messages} inbox message id(s) older than {before.isoformat()}"
@@ -254,18 +234,6 @@ def worker() -> None:
     loop.run(_run_worker(settings, resolve_database_url(settings)))
 
 
-async def _rebuild_stats(
-    settings: Settings, url: str, tenants: list[str], fix: bool
-) -> dict[str, list[Drift]]:
-    ctx = build_context(settings, url)
-    admin_engine = create_admin_engine(url)
-    try:
-        return await stats_rebuild.rebuild(ctx, admin_engine, tenants or None, fix=fix)
-    finally:
-        await admin_engine.dispose()
-        await ctx.close()
-
-
 @stats_app.command("rebuild")
 def stats_rebuild_command(
     tenant: Annotated[
@@ -280,7 +248,7 @@ def stats_rebuild_command(
     settings = get_settings()
     configure_logging(settings.log_level)
     url = resolve_database_url(settings)
-    found = asyncio.run(_rebuild_stats(settings, url, tenant or [], not check))
+    found = asyncio.run(rebuild_database(settings, url, tenant or None, fix=not check))
     drifted = 0
     for name, drift in found.items():
         for d in drift:

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from patron.cli import app as cli
 from patron.db.engine import create_system_engine
 from patron.events import retention
-from tests.conftest import cli_failure, make_settings
+from tests.conftest import make_settings
+from tests.problems import usage_error
 
 OLD = datetime.now(UTC) - timedelta(days=40)
 RECENT = datetime.now(UTC) - timedelta(days=1)
@@ -160,9 +161,9 @@ async def test_prune_works_in_batches_and_keeps_everything_without_a_cursor(
 
 def test_prune_needs_a_positive_age() -> None:
     missing = CliRunner().invoke(cli, ["events", "prune"])
-    assert "Missing option '--older-than-days'." in cli_failure(missing, 2)
+    assert "Missing option '--older-than-days'." in usage_error(missing)
     zero = CliRunner().invoke(cli, ["events", "prune", "--older-than-days", "0"])
     assert (
         "Invalid value for '--older-than-days': Input should be greater than or equal to 1"
-        in cli_failure(zero, 2)
+        in usage_error(zero)
     )

@@ -1,3 +1,3 @@
-from tests.storage.fixtures import local_storage, s3_endpoint, s3_storage, storage
+from tests.storage.fixtures import broken_storage, local_storage, s3_endpoint, s3_storage, storage
 
-__all__ = ["local_storage", "s3_endpoint", "s3_storage", "storage"]
+__all__ = ["broken_storage", "local_storage", "s3_endpoint", "s3_storage", "storage"]

@@ -77,3 +77,16 @@ async def stored_keys(storage: Storage) -> list[str]:
 
 async def read_all(storage: Storage, key: str) -> bytes:
     return b"".join([chunk async for chunk in storage.open(key)])
+
+
+@pytest.fixture
+def broken_storage(
+    tmp_path: Path, app_ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> LocalStorage:
+    """The app's storage for this test: a local backend whose root is a regular file, so
+    every ``put`` fails with :class:`~patron.storage.StorageError`."""
+    root = tmp_path / "not-a-directory"
+    root.write_bytes(b"")
+    broken = LocalStorage(root)
+    monkeypatch.setattr(app_ctx, "storage", broken)
+    return broken

@@ -291,11 +291,8 @@ async def test_delivery_is_dead_after_the_retry_window(
         assert row["attempts"] >= 2
         assert row["last_status_code"] == 503
         assert row["attempts"] == down.count
-        # a dead delivery is not tried again: rounds claim nothing (an attempt is awaited
-        # within its round, so what a round sent has reached the receiver when it returns)
-        for _ in range(5):
-            await dispatcher.fan_out()
-            assert await dispatcher.deliver_due() == 0
+        for _ in range(5):  # a dead delivery is not tried again: the rounds do nothing
+            assert await dispatcher.run_once() == 0
         assert down.count == row["attempts"]
         assert (await deliveries(db, endpoint["id"]))[0]["attempts"] == row["attempts"]
         assert (await endpoint_row(db, endpoint["id"]))["status"] == "enabled"
@@ -391,15 +388,7 @@ async def test_delivery_time_ssrf_check_refuses_without_sending(
     assert row["status"] == "pending"
     assert row["last_status_code"] is None
     assert row["last_error"].startswith("refused by SSRF guard")
-    assert receiver.count == 0
-    # the retry, once due, is refused the same way (awaited within its round: nothing sent)
-    await db.execute(
-        "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = $1", row["id"]
-    )
-    assert await dispatcher.deliver_due() == 1
-    retried = (await deliveries(db, endpoint["id"]))[0]
-    assert (retried["attempts"], retried["status"]) == (row["attempts"] + 1, "pending")
-    assert retried["last_error"].startswith("refused by SSRF guard")
+    # the refusal was recorded after the round that made it had finished: nothing was sent
     assert receiver.count == 0
 
 
@@ -449,6 +438,8 @@ async def test_two_dispatchers_deliver_each_event_once(
 
         await wait_for(all_delivered)
     finally:
+        # Both dispatchers finish the round they are in before they return: every send
+        # either made, a duplicate included, has been answered once they have stopped.
         stop.set()
         # a round ends only once its attempts have; so once both have stopped, no attempt
         # is in flight, and a duplicate would have reached the receiver
@@ -513,18 +504,18 @@ async def test_the_runtime_gets_the_dispatcher(
     stop = asyncio.Event()
     task = asyncio.create_task(services[0].run(stop))
     try:
-        customer = await create_customer(client, admin, first_name="Runtime")
+        await create_customer(client, admin, first_name="Runtime")
 
-        async def delivered() -> bool:  # the service polls and delivers: it runs
+        async def delivered() -> bool:
             rows = await deliveries(db, endpoint["id"])
-            return (bool(rows) and rows[0]["status"] == "succeeded") or task.done()
+            return bool(rows) and rows[0]["status"] == "succeeded"
 
-        await wait_for(delivered)
-        assert not task.done()  # polling, not crashed
+        await wait_for(delivered)  # it polls and delivers, rather than having crashed
+        assert not task.done()
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=5)
-    assert [r.json()["subject"] for r in receiver.requests] == [customer["id"]]
+    assert receiver.count == 1
 
 
 async def test_https_delivery_connects_to_the_checked_address_with_the_name_verified(

@@ -13,11 +13,11 @@ from patron.addresses.service import AddressService
 from patron.auth.principal import Role
 from patron.customers.dependencies import known_customer
 from patron.http.paging import Paging
-from patron.http.scope import EndpointScope, RequestContext
+from patron.http.scope import RequestContext, Scope
 
 router = APIRouter(prefix="/customers/{customer_id}/addresses", tags=["addresses"])
 
-ADDRESSES = EndpointScope(Role.ADMIN, Role.MANAGER, Role.AGENT, customer_self=True)
+ADDRESSES = Scope(Role.ADMIN, Role.MANAGER, Role.AGENT, customer_self=True)
 Ctx = Annotated[RequestContext, Depends(ADDRESSES)]
 KnownCustomer = Annotated[RequestContext, Depends(known_customer(ADDRESSES))]
 

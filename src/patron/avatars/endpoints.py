@@ -9,15 +9,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, File, UploadFile
+from fastapi import APIRouter, Depends, File, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from patron.auth.principal import Role
 from patron.avatars.service import AvatarService
-from patron.customers.service import CustomerService
+from patron.customers.dependencies import known_customer
 from patron.http.scope import RequestContext, Scope
-from patron.storage import delete_quietly
 
 router = APIRouter(prefix="/customers/{customer_id}/avatar", tags=["customers"])
 
@@ -28,27 +27,6 @@ READERS = Scope(ADMIN, MANAGER, AGENT, SERVICE, customer_self=True)
 
 class AvatarResult(BaseModel):
     avatar_url: str
-
-
-def service(ctx: RequestContext) -> AvatarService:
-    return AvatarService(
-        session=ctx.session,
-        tenant=ctx.tenant,
-        settings=ctx.app.settings,
-        keyring=ctx.app.keyring,
-        actor=ctx.principal,
-        storage=ctx.app.storage,
-        customers=CustomerService(ctx),
-    )
-
-
-async def live_customer(
-    customer_id: uuid.UUID, ctx: Annotated[RequestContext, Depends(UPLOADERS, scope="function")]
-) -> RequestContext:
-    """The context once ``customer_id`` is a live customer (else 404), checked before the
-    multipart form is validated."""
-    await CustomerService(ctx).require(customer_id)
-    return ctx
 
 
 @router.post(
@@ -62,15 +40,11 @@ async def live_customer(
 )
 async def upload_avatar(
     customer_id: uuid.UUID,
-    background: BackgroundTasks,
-    ctx: Annotated[RequestContext, Depends(live_customer)],
+    # The customer is known (else 404) before the multipart form is validated.
+    ctx: Annotated[RequestContext, Depends(known_customer(UPLOADERS), scope="function")],
     file: Annotated[UploadFile, File(description="JPEG or PNG, at most 1 MiB")],
 ) -> AvatarResult:
-    url, previous = await service(ctx).replace(customer_id, file)
-    if previous:
-        # After the response, so after the commit.
-        background.add_task(delete_quietly, ctx.app.storage, previous)
-    return AvatarResult(avatar_url=url)
+    return AvatarResult(avatar_url=await AvatarService(ctx).replace(customer_id, file))
 
 
 @router.get(
@@ -83,7 +57,7 @@ async def get_avatar(
     customer_id: uuid.UUID,
     ctx: Annotated[RequestContext, Depends(READERS, scope="function")],
 ) -> StreamingResponse:
-    content_type, chunks = await service(ctx).open(customer_id)
+    content_type, chunks = await AvatarService(ctx).open(customer_id)
     return StreamingResponse(
         chunks,
         media_type=content_type,

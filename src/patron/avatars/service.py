@@ -2,7 +2,8 @@
 
 The upload is decoded with Pillow (``verify()`` then a full ``load()``, with Pillow's
 decompression-bomb guard), then re-encoded in the same format from the pixels alone, so
-EXIF (GPS included), XMP, ICC profiles and text chunks do not survive.
+EXIF (GPS included), XMP, ICC profiles and text chunks do not survive. A replaced avatar's
+file is deleted only after the change commits (:meth:`AvatarService.replace`).
 """
 
 from __future__ import annotations
@@ -11,33 +12,22 @@ import io
 import uuid
 import warnings
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import structlog
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from patron.auth.principal import Principal
-from patron.config import Settings
+from patron.avatars.errors import AvatarFileUnavailable, NoAvatar
 from patron.customers.service import CustomerService
-from patron.errors import InvalidInput, NotFound, PatronError
+from patron.errors import InvalidInput
 from patron.events import outbox
 from patron.events.types import EventType
-from patron.kit.crypto import Keyring
-from patron.storage import Storage, StorageError, delete_quietly, new_key
+from patron.storage import Storage, StorageError, delete_quietly, new_key, pending_file
 from patron.storage.uploads import Upload, check_upload
-from patron.tenancy import TenantId
-
-log = structlog.get_logger("patron.avatars")
+from patron.usecases import Service, current_unit, reads, unit_of_work
 
 MAX_AVATAR_BYTES = 1024 * 1024
 ALLOWED_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG"}
 # Pillow's own bomb limit is ~89 Mpx (warning) / 179 Mpx (error); an avatar needs far less.
 MAX_PIXELS = 40_000_000
-
-
-class StorageUnavailable(PatronError):
-    status, title, slug = 503, "Service Unavailable", "storage-unavailable"
 
 
 def avatar_path(customer_id: uuid.UUID) -> str:
@@ -95,35 +85,40 @@ def _pixels_only(image: Image.Image) -> Image.Image:
     return clean
 
 
-@dataclass
-class AvatarService:
-    session: AsyncSession
-    tenant: TenantId
-    settings: Settings
-    keyring: Keyring
-    actor: Principal
-    storage: Storage
-    customers: CustomerService
+class AvatarService(Service):
+    """Avatar use cases for one caller (:class:`patron.usecases.ServiceContext`)."""
 
-    async def replace(self, customer_id: uuid.UUID, upload: Upload) -> tuple[str, str | None]:
-        """Store a new avatar and point the customer at it.
+    @property
+    def customers(self) -> CustomerService:
+        return CustomerService(self.ctx)
 
-        Returns ``(avatar_url, previous storage key)``; the caller deletes the previous file
-        after the commit. 413 over 1 MiB; 422 unless a decodable JPEG or PNG by its bytes.
-        Emits ``customer.updated`` (through ``set_avatar``) and ``customer.avatar_changed``.
+    @property
+    def storage(self) -> Storage:
+        return self.app.storage
+
+    async def replace(self, customer_id: uuid.UUID, upload: Upload) -> str:
+        """Store a new avatar, point the customer at it, commit, then delete the previous
+        file; returns the ``avatar_url``.
+
+        Raises ``CustomerNotFound`` (404), ``PayloadTooLarge`` (413) over 1 MiB,
+        ``InvalidInput`` (422) unless a decodable JPEG or PNG by its bytes,
+        ``StorageUnavailable`` (503). Emits ``customer.updated`` (through ``set_avatar``)
+        and ``customer.avatar_changed``. A new file whose change does not commit is deleted
+        again. Runs in its own unit of work (``RuntimeError`` inside an open one, whose
+        later rollback would point the customer at a deleted file).
         """
-        await self.customers.require(customer_id)
-        checked = await check_upload(upload, max_bytes=MAX_AVATAR_BYTES, allowed=ALLOWED_TYPES)
-        data = reencode(await upload.read(), ALLOWED_TYPES[checked.content_type])
-        key = new_key(self.tenant, "avatars")
-        try:
-            await self.storage.put(key, data, checked.content_type)
-        except StorageError as exc:
-            log.error("avatar_store_failed", error=str(exc))
-            raise StorageUnavailable("the avatar could not be stored; try again") from exc
-        url = avatar_path(customer_id)
-        try:
-            previous = await self.customers.set_avatar(customer_id, url, key)
+        if current_unit() is not None:
+            raise RuntimeError("AvatarService.replace must own its unit of work")
+        async with (
+            pending_file(self.storage, new_key(self.tenant, "avatars")) as file,
+            unit_of_work(self.ctx),
+        ):
+            await self.customers.require(customer_id)
+            checked = await check_upload(upload, max_bytes=MAX_AVATAR_BYTES, allowed=ALLOWED_TYPES)
+            data = reencode(await upload.read(), ALLOWED_TYPES[checked.content_type])
+            await file.store(data, checked.content_type, what="the avatar")
+            url = avatar_path(customer_id)
+            previous = await self.customers.set_avatar(customer_id, url, file.key)
             await outbox.record(
                 self.session,
                 self.tenant,
@@ -131,21 +126,22 @@ class AvatarService:
                 str(customer_id),
                 {"customer_id": str(customer_id), "avatar_url": url},
             )
-        except BaseException:
-            await delete_quietly(self.storage, key)
-            raise
-        return url, previous
+        if previous:
+            await delete_quietly(self.storage, previous)
+        return url
 
+    @reads()
     async def open(self, customer_id: uuid.UUID) -> tuple[str, AsyncIterator[bytes]]:
-        """``(content type, chunks)`` of the customer's uploaded avatar; 404 without one."""
+        """``(content type, chunks)`` of the customer's uploaded avatar. Raises
+        ``CustomerNotFound``, :class:`NoAvatar` or :class:`AvatarFileUnavailable` (404)."""
         key = await self.customers.avatar_storage_key(customer_id)
         if not key:
-            raise NotFound("this customer has no uploaded avatar")
+            raise NoAvatar
         chunks = self.storage.open(key)
         try:
             first = await anext(chunks)
         except (StorageError, StopAsyncIteration) as exc:
-            raise NotFound("the avatar file is not available") from exc
+            raise AvatarFileUnavailable from exc
         content_type = "image/png" if first.startswith(b"\x89PNG") else "image/jpeg"
 
         async def stream() -> AsyncIterator[bytes]:

@@ -15,13 +15,13 @@ from patron.communications.schemas import (
 )
 from patron.communications.service import CommunicationService
 from patron.http.paging import LimitPaging
-from patron.http.scope import EndpointScope, RequestContext
+from patron.http.scope import RequestContext, Scope
 from patron.kit import rawbody
 from patron.kit.jsonutil import dumps
 
 router = APIRouter(prefix="/customers/{customer_id}/communications", tags=["communications"])
 
-STAFF_AND_SERVICE = EndpointScope(Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE)
+STAFF_AND_SERVICE = Scope(Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE)
 Ctx = Annotated[RequestContext, Depends(STAFF_AND_SERVICE)]
 
 

@@ -12,12 +12,12 @@ from patron.auth.principal import Role
 from patron.consents.schemas import ConsentCreate, ConsentLedger, ConsentRead
 from patron.consents.service import ConsentService
 from patron.http.paging import Paging
-from patron.http.scope import EndpointScope, RequestContext
+from patron.http.scope import RequestContext, Scope
 from patron.kit import rawbody
 
 router = APIRouter(prefix="/customers/{customer_id}/consents", tags=["consents"])
 
-LEDGER = EndpointScope(Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE, customer_self=True)
+LEDGER = Scope(Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE, customer_self=True)
 Ctx = Annotated[RequestContext, Depends(LEDGER)]
 
 

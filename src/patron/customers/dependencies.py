@@ -24,7 +24,7 @@ def known_customer(scope: Scope) -> Callable[..., Awaitable[RequestContext]]:
     Dependencies run before the body is validated, so another tenant's (or an unknown)
     customer is a 404 even when the body (a JSON model, a multipart form) is invalid: a 422
     would reveal nothing, but the order keeps every route's answers alike. The check runs
-    in its own read unit (``CustomerService.require``), so it serves :class:`EndpointScope`
+    in its own read unit (``CustomerService.require``), so it serves :class:`Scope`
     routes, whose operation opens its unit afterwards, and legacy :class:`Scope` routes,
     whose request unit it joins.
 

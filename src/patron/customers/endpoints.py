@@ -29,14 +29,14 @@ from patron.customers.schemas import (
 from patron.customers.service import CustomerService, UpsertOutcome
 from patron.errors import InvalidInput, validation_errors
 from patron.http.paging import Paging
-from patron.http.scope import EndpointScope, RequestContext
+from patron.http.scope import RequestContext, Scope
 from patron.kit.etag import etag_for
 from patron.kit.jsonutil import dumps
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
 ADMIN, MANAGER, AGENT, SERVICE = Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE
-READERS = EndpointScope(ADMIN, MANAGER, AGENT, SERVICE)
+READERS = Scope(ADMIN, MANAGER, AGENT, SERVICE)
 
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="ETag from a previous read")]
 
@@ -71,7 +71,7 @@ def _location(request: Request, customer_id: uuid.UUID) -> str:
 async def create_customer(
     body: CustomerCreate,
     request: Request,
-    ctx: Annotated[RequestContext, Depends(EndpointScope(ADMIN, MANAGER, SERVICE))],
+    ctx: Annotated[RequestContext, Depends(Scope(ADMIN, MANAGER, SERVICE))],
 ) -> Response:
     customer = await CustomerService(ctx).create(body)
     return customer_response(customer, 201, {"Location": _location(request, customer.id)})
@@ -164,7 +164,7 @@ def _upsert_query_parameters() -> list[dict[str, Any]]:
 )
 async def upsert_customer(
     request: Request,
-    ctx: Annotated[RequestContext, Depends(EndpointScope(ADMIN, SERVICE))],
+    ctx: Annotated[RequestContext, Depends(Scope(ADMIN, SERVICE))],
     body: CustomerUpsert | None = None,
 ) -> Response:
     fields: dict[str, Any] = {
@@ -216,7 +216,7 @@ async def get_customer(
     customer_id: uuid.UUID,
     ctx: Annotated[
         RequestContext,
-        Depends(EndpointScope(ADMIN, MANAGER, AGENT, SERVICE, customer_self=True)),
+        Depends(Scope(ADMIN, MANAGER, AGENT, SERVICE, customer_self=True)),
     ],
 ) -> Response:
     return customer_response(await CustomerService(ctx).get(customer_id))
@@ -226,7 +226,7 @@ async def get_customer(
 async def put_customer(
     customer_id: uuid.UUID,
     body: CustomerUpdate,
-    ctx: Annotated[RequestContext, Depends(EndpointScope(ADMIN, MANAGER, SERVICE))],
+    ctx: Annotated[RequestContext, Depends(Scope(ADMIN, MANAGER, SERVICE))],
     if_match: IfMatch = None,
 ) -> Response:
     return customer_response(
@@ -243,9 +243,7 @@ async def put_customer(
 async def patch_customer(
     customer_id: uuid.UUID,
     body: CustomerUpdate,
-    ctx: Annotated[
-        RequestContext, Depends(EndpointScope(ADMIN, MANAGER, SERVICE, customer_self=True))
-    ],
+    ctx: Annotated[RequestContext, Depends(Scope(ADMIN, MANAGER, SERVICE, customer_self=True))],
     if_match: IfMatch = None,
 ) -> Response:
     return customer_response(await CustomerService(ctx).patch(customer_id, body, if_match=if_match))
@@ -254,7 +252,7 @@ async def patch_customer(
 @router.delete("/{customer_id}", status_code=204, summary="Soft-delete a customer")
 async def delete_customer(
     customer_id: uuid.UUID,
-    ctx: Annotated[RequestContext, Depends(EndpointScope(ADMIN, MANAGER))],
+    ctx: Annotated[RequestContext, Depends(Scope(ADMIN, MANAGER))],
     if_match: IfMatch = None,
 ) -> Response:
     await CustomerService(ctx).delete(customer_id, if_match=if_match)
@@ -269,7 +267,7 @@ async def delete_customer(
 async def merge_customer(
     customer_id: uuid.UUID,
     body: MergeRequest,
-    ctx: Annotated[RequestContext, Depends(EndpointScope(ADMIN))],
+    ctx: Annotated[RequestContext, Depends(Scope(ADMIN))],
 ) -> Response:
     result = await CustomerService(ctx).merge(customer_id, body.source_id)
     return Response(
@@ -282,7 +280,7 @@ async def merge_customer(
 @router.post("/{customer_id}/block", response_model=CustomerRead, summary="Block a customer")
 async def block_customer(
     customer_id: uuid.UUID,
-    ctx: Annotated[RequestContext, Depends(EndpointScope(ADMIN, MANAGER, AGENT))],
+    ctx: Annotated[RequestContext, Depends(Scope(ADMIN, MANAGER, AGENT))],
     body: BlockRequest | None = None,
 ) -> Response:
     return customer_response(
@@ -293,7 +291,7 @@ async def block_customer(
 @router.post("/{customer_id}/unblock", response_model=CustomerRead, summary="Unblock a customer")
 async def unblock_customer(
     customer_id: uuid.UUID,
-    ctx: Annotated[RequestContext, Depends(EndpointScope(ADMIN, MANAGER, AGENT))],
+    ctx: Annotated[RequestContext, Depends(Scope(ADMIN, MANAGER, AGENT))],
     body: BlockRequest | None = None,
 ) -> Response:
     return customer_response(

@@ -11,11 +11,11 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 
 from patron.auth.principal import Role
-from patron.customers.service import CustomerService
+from patron.customers.dependencies import known_customer
 from patron.documents.schemas import (
     DocumentPage,
     DocumentRead,
@@ -24,10 +24,8 @@ from patron.documents.schemas import (
     RejectRequest,
 )
 from patron.documents.service import EXTENSIONS, DocumentService, NewDocument
+from patron.http.paging import Paging
 from patron.http.scope import RequestContext, Scope
-from patron.kit.keyset import Window
-from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from patron.storage import delete_quietly
 
 router = APIRouter(prefix="/customers/{customer_id}/documents", tags=["documents"])
 
@@ -35,37 +33,19 @@ ADMIN, MANAGER, SERVICE = Role.ADMIN, Role.MANAGER, Role.SERVICE
 HOLDERS = Scope(ADMIN, MANAGER, SERVICE, customer_self=True)
 REVIEWERS = Scope(ADMIN, MANAGER)
 
-
-def service(ctx: RequestContext) -> DocumentService:
-    return DocumentService(
-        session=ctx.session,
-        tenant=ctx.tenant,
-        settings=ctx.app.settings,
-        keyring=ctx.app.keyring,
-        actor=ctx.principal,
-        storage=ctx.app.storage,
-        customers=CustomerService(ctx),
-    )
-
-
-async def live_customer(
-    customer_id: uuid.UUID, ctx: Annotated[RequestContext, Depends(HOLDERS, scope="function")]
-) -> RequestContext:
-    """The request context once ``customer_id`` is known to be a live customer (else 404),
-    resolved before the multipart form is validated."""
-    await CustomerService(ctx).require(customer_id)
-    return ctx
+Holder = Annotated[RequestContext, Depends(HOLDERS, scope="function")]
+Reviewer = Annotated[RequestContext, Depends(REVIEWERS, scope="function")]
+# The customer is known (else 404) before the multipart form is validated.
+Uploader = Annotated[RequestContext, Depends(known_customer(HOLDERS), scope="function")]
 
 
 @router.get("", response_model=DocumentPage, summary="List a customer's documents")
 async def list_documents(
     customer_id: uuid.UUID,
-    ctx: Annotated[RequestContext, Depends(HOLDERS, scope="function")],
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    ctx: Holder,
+    window: Paging,
 ) -> DocumentPage:
-    return await service(ctx).list(customer_id, Window(page, page_size, cursor))
+    return await DocumentService(ctx).list(customer_id, window)
 
 
 @router.post(
@@ -82,7 +62,7 @@ async def list_documents(
 async def add_document(
     customer_id: uuid.UUID,
     request: Request,
-    ctx: Annotated[RequestContext, Depends(live_customer)],
+    ctx: Uploader,
     type: Annotated[DocumentType, Form()],
     number: Annotated[str, Form(min_length=1, max_length=100)],
     issuing_country: Annotated[str, Form(min_length=2, max_length=2)],
@@ -92,7 +72,7 @@ async def add_document(
     fields = NewDocument(
         type=type, number=number, issuing_country=issuing_country, expires_on=expires_on
     )
-    document = await service(ctx).add(customer_id, fields, file)
+    document = await DocumentService(ctx).add(customer_id, fields, file)
     location = request.url_for(
         "get_document", customer_id=str(customer_id), document_id=str(document.id)
     ).path
@@ -108,9 +88,9 @@ async def add_document(
 async def get_document(
     customer_id: uuid.UUID,
     document_id: uuid.UUID,
-    ctx: Annotated[RequestContext, Depends(HOLDERS, scope="function")],
+    ctx: Holder,
 ) -> DocumentRead:
-    return await service(ctx).get(customer_id, document_id)
+    return await DocumentService(ctx).get(customer_id, document_id)
 
 
 @router.get(
@@ -122,9 +102,9 @@ async def get_document(
 async def download_document(
     customer_id: uuid.UUID,
     document_id: uuid.UUID,
-    ctx: Annotated[RequestContext, Depends(HOLDERS, scope="function")],
+    ctx: Holder,
 ) -> StreamingResponse:
-    document, chunks = await service(ctx).open_file(customer_id, document_id)
+    document, chunks = await DocumentService(ctx).open_file(customer_id, document_id)
     content_type = document.content_type or "application/octet-stream"
     filename = f"{document.type.value.lower()}-{document.id}.{EXTENSIONS.get(content_type, 'bin')}"
     headers = {
@@ -141,13 +121,9 @@ async def download_document(
 async def delete_document(
     customer_id: uuid.UUID,
     document_id: uuid.UUID,
-    background: BackgroundTasks,
-    ctx: Annotated[RequestContext, Depends(HOLDERS, scope="function")],
+    ctx: Holder,
 ) -> Response:
-    key = await service(ctx).remove(customer_id, document_id)
-    if key:
-        # After the response, so after the commit: never delete a file whose row may survive.
-        background.add_task(delete_quietly, ctx.app.storage, key)
+    await DocumentService(ctx).remove(customer_id, document_id)
     return Response(status_code=204)
 
 
@@ -160,9 +136,9 @@ async def delete_document(
 async def verify_document(
     customer_id: uuid.UUID,
     document_id: uuid.UUID,
-    ctx: Annotated[RequestContext, Depends(REVIEWERS, scope="function")],
+    ctx: Reviewer,
 ) -> DocumentRead:
-    return await service(ctx).review(customer_id, document_id, DocumentStatus.VERIFIED)
+    return await DocumentService(ctx).review(customer_id, document_id, DocumentStatus.VERIFIED)
 
 
 @router.post(
@@ -174,8 +150,10 @@ async def verify_document(
 async def reject_document(
     customer_id: uuid.UUID,
     document_id: uuid.UUID,
-    ctx: Annotated[RequestContext, Depends(REVIEWERS, scope="function")],
+    ctx: Reviewer,
     body: RejectRequest | None = None,
 ) -> DocumentRead:
     reason = body.reason if body else None
-    return await service(ctx).review(customer_id, document_id, DocumentStatus.REJECTED, reason)
+    return await DocumentService(ctx).review(
+        customer_id, document_id, DocumentStatus.REJECTED, reason
+    )

@@ -1,9 +1,9 @@
 """Document use cases: add (with its file), list, read, download, remove, verify, reject.
 
-Files go to the storage backend before the row is written; if the row cannot be written
-the file is deleted again. Files of removed documents are deleted only after the unit of
-work commits: :meth:`DocumentService.remove` returns the key and the endpoint deletes it
-in a background task, which runs after the response (so after the commit).
+Every operation owns its unit of work (:mod:`patron.usecases`). Files go to the storage
+backend before the row is written; if the row and its event do not commit, the file is
+deleted again. The file of a removed document is deleted only after the removal commits
+(:meth:`DocumentService.remove`), so no file is ever deleted under a row that survives.
 """
 
 from __future__ import annotations
@@ -19,22 +19,26 @@ from typing import Any
 import pycountry
 import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from patron.auth.principal import Principal
-from patron.config import Settings
 from patron.customers.service import CustomerService
+from patron.documents.errors import (
+    DocumentAlreadyReviewed,
+    DocumentFileUnavailable,
+    DocumentHasNoFile,
+    DocumentNotFound,
+    DuplicateDocument,
+)
 from patron.documents.repository import DocumentRepository
 from patron.documents.schemas import DocumentPage, DocumentRead, DocumentStatus, DocumentType
-from patron.errors import Conflict, InvalidInput, NotFound, PatronError
+from patron.errors import InvalidInput
 from patron.events import outbox
 from patron.events.types import EventType
-from patron.kit.crypto import Keyring, blind_index
+from patron.kit.crypto import blind_index
 from patron.kit.keyset import Window
 from patron.models.customer_document import CustomerDocument
-from patron.storage import Storage, StorageError, delete_quietly, new_key
+from patron.storage import Storage, StorageError, delete_quietly, new_key, pending_file
 from patron.storage.uploads import Upload, check_upload
-from patron.tenancy import TenantId
+from patron.usecases import Service, current_unit, reads, unit_of_work, writes
 
 log = structlog.get_logger("patron.documents")
 
@@ -59,10 +63,6 @@ _LENGTHS: dict[DocumentType, tuple[int, int]] = {
     DocumentType.UTILITY_BILL: (2, 64),
     DocumentType.BANK_STATEMENT: (2, 64),
 }
-
-
-class StorageUnavailable(PatronError):
-    status, title, slug = 503, "Service Unavailable", "storage-unavailable"
 
 
 def normalize_number(type_: DocumentType, raw: str) -> str:
@@ -102,22 +102,23 @@ class NewDocument:
     expires_on: date | None
 
 
-@dataclass
-class DocumentService:
-    """Documents of one tenant's customers inside one unit of work."""
+class DocumentService(Service):
+    """Document use cases for one caller (:class:`patron.usecases.ServiceContext`)."""
 
-    session: AsyncSession
-    tenant: TenantId
-    settings: Settings
-    keyring: Keyring
-    actor: Principal
-    storage: Storage
-    customers: CustomerService
+    @property
+    def repo(self) -> DocumentRepository:
+        return DocumentRepository(self.session, self.tenant)
 
-    def __post_init__(self) -> None:
-        self.repo = DocumentRepository(self.session, self.tenant)
+    @property
+    def customers(self) -> CustomerService:
+        return CustomerService(self.ctx)
+
+    @property
+    def storage(self) -> Storage:
+        return self.app.storage
 
     def read(self, row: CustomerDocument) -> DocumentRead:
+        """The API view of a document row (number masked, ``file_url`` the download route)."""
         return DocumentRead(
             id=row.id,
             customer_id=row.customer_id,
@@ -145,8 +146,10 @@ class DocumentService:
             "document": self.read(row).model_dump(mode="json"),
         }
 
+    @reads()
     async def list(self, customer_id: uuid.UUID, window: Window) -> DocumentPage:
-        """The customer's documents, newest first. 404 unless a live customer."""
+        """The customer's documents, newest first. Raises ``CustomerNotFound`` (404) unless
+        a live customer."""
         await self.customers.require(customer_id)
         found = await self.repo.page(customer_id, window)
         return DocumentPage(
@@ -154,7 +157,9 @@ class DocumentService:
             **found.envelope(),
         )
 
+    @reads()
     async def get(self, customer_id: uuid.UUID, document_id: uuid.UUID) -> DocumentRead:
+        """One document. Raises ``CustomerNotFound`` or :class:`DocumentNotFound` (404)."""
         return self.read(await self._require(customer_id, document_id))
 
     async def _require(
@@ -163,44 +168,46 @@ class DocumentService:
         await self.customers.require(customer_id)
         row = await self.repo.get(customer_id, document_id, for_update=for_update)
         if row is None:
-            raise NotFound("document not found", document_id=str(document_id))
+            raise DocumentNotFound(document_id)
         return row
 
     async def add(
         self, customer_id: uuid.UUID, fields: NewDocument, upload: Upload
     ) -> DocumentRead:
-        """Add a document with its file.
+        """Add a document with its file, in one unit of work (its own, or the caller's).
 
         422: a number or country that fails its rule, a file that is not PDF, JPEG or PNG
-        by its bytes. 413: a file over 10 MiB. 409 (``conflicting_customer_id``): the same
-        (type, issuing_country, number) belongs to a customer of the tenant. Nothing is
-        stored, written or emitted in any of these cases.
+        by its bytes. 413: a file over 10 MiB. 409 :class:`DuplicateDocument`: the same
+        (type, issuing_country, number) belongs to a customer of the tenant. 503
+        ``StorageUnavailable``: the backend refused the file. Nothing is stored, written
+        or emitted in any of these cases; a stored file whose row does not commit (in this
+        operation's own unit) is deleted again.
         """
         number = normalize_number(fields.type, fields.number)
         country = normalize_country(fields.issuing_country)
-        await self.customers.require(customer_id)
-        index = blind_index(
-            self.settings.secret_key, "document_number", f"{fields.type.value}:{country}:{number}"
-        )
-        await self._ensure_free(fields.type.value, country, index)
-        checked = await check_upload(upload, max_bytes=MAX_FILE_BYTES, allowed=ALLOWED_TYPES)
-        key = new_key(self.tenant, "documents")
-        try:
-            await self.storage.put(key, upload.file, checked.content_type)
-        except StorageError as exc:
-            log.error("document_store_failed", error=str(exc))
-            raise StorageUnavailable("the file could not be stored; try again") from exc
-        try:
+        async with (
+            pending_file(self.storage, new_key(self.tenant, "documents")) as file,
+            unit_of_work(self.ctx),
+        ):
+            await self.customers.require(customer_id)
+            index = blind_index(
+                self.app.settings.secret_key,
+                "document_number",
+                f"{fields.type.value}:{country}:{number}",
+            )
+            await self._ensure_free(fields.type.value, country, index)
+            checked = await check_upload(upload, max_bytes=MAX_FILE_BYTES, allowed=ALLOWED_TYPES)
+            await file.store(upload.file, checked.content_type)
             row = CustomerDocument(
                 customer_id=customer_id,
                 type=fields.type.value,
                 issuing_country=country,
-                number_encrypted=self.keyring.encrypt(number, NUMBER_CONTEXT),
+                number_encrypted=self.app.keyring.encrypt(number, NUMBER_CONTEXT),
                 number_last4=number[-4:],
                 number_index=index,
                 expires_on=fields.expires_on,
                 status=DocumentStatus.PENDING.value,
-                storage_key=key,
+                storage_key=file.key,
                 content_type=checked.content_type,
                 size_bytes=checked.size,
                 sha256=checked.sha256,
@@ -212,7 +219,7 @@ class DocumentService:
             except IntegrityError as exc:
                 # Lost a race with a concurrent upload of the same number.
                 holder = await self.repo.holder(fields.type.value, country, index)
-                raise self._duplicate(holder) from exc
+                raise DuplicateDocument(holder) from exc
             await self.session.refresh(row)
             await outbox.record(
                 self.session,
@@ -221,31 +228,23 @@ class DocumentService:
                 str(customer_id),
                 self._event_data(row),
             )
-        except BaseException:
-            await delete_quietly(self.storage, key)
-            raise
-        return self.read(row)
+            return self.read(row)
 
     async def _ensure_free(self, type_: str, country: str, index: str) -> None:
         holder = await self.repo.holder(type_, country, index)
         if holder is not None:
-            raise self._duplicate(holder)
+            raise DuplicateDocument(holder)
 
-    @staticmethod
-    def _duplicate(holder: uuid.UUID | None) -> Conflict:
-        return Conflict(
-            "a document with this type, issuing country and number already exists",
-            conflicting_customer_id=str(holder) if holder else None,
-        )
-
+    @reads()
     async def open_file(
         self, customer_id: uuid.UUID, document_id: uuid.UUID
     ) -> tuple[DocumentRead, AsyncIterator[bytes]]:
         """The document and its file's chunks; the first chunk is read here, so a missing
-        file is a 404 before any byte is sent."""
+        file is a 404 (:class:`DocumentHasNoFile`, :class:`DocumentFileUnavailable`)
+        before any byte is sent."""
         row = await self._require(customer_id, document_id)
         if not row.storage_key:
-            raise NotFound("this document has no file", document_id=str(document_id))
+            raise DocumentHasNoFile(document_id)
         chunks = self.storage.open(row.storage_key)
         try:
             first = await anext(chunks)
@@ -253,7 +252,7 @@ class DocumentService:
             first = b""
         except StorageError as exc:
             log.error("document_file_missing", document_id=str(document_id), error=str(exc))
-            raise NotFound("the file of this document is not available") from exc
+            raise DocumentFileUnavailable from exc
 
         async def stream() -> AsyncIterator[bytes]:
             if first:
@@ -263,9 +262,19 @@ class DocumentService:
 
         return self.read(row), stream()
 
-    async def remove(self, customer_id: uuid.UUID, document_id: uuid.UUID) -> str | None:
-        """Delete the document row and emit ``customer.document_removed``; returns the
-        storage key, for the caller to delete after the commit."""
+    async def remove(self, customer_id: uuid.UUID, document_id: uuid.UUID) -> None:
+        """Delete the document row, emit ``customer.document_removed``, commit, then delete
+        its file (a failure there leaves an orphan file, logged, never a row without its
+        file). Runs in its own unit of work: ``RuntimeError`` inside an open one, whose
+        later rollback would keep a row whose file is gone."""
+        if current_unit() is not None:
+            raise RuntimeError("DocumentService.remove must own its unit of work")
+        key = await self._remove_row(customer_id, document_id)
+        if key:
+            await delete_quietly(self.storage, key)
+
+    @writes()
+    async def _remove_row(self, customer_id: uuid.UUID, document_id: uuid.UUID) -> str | None:
         row = await self._require(customer_id, document_id, for_update=True)
         data = self._event_data(row)
         await self.repo.remove(row.id)
@@ -274,6 +283,7 @@ class DocumentService:
         )
         return row.storage_key
 
+    @writes()
     async def review(
         self,
         customer_id: uuid.UUID,
@@ -283,12 +293,12 @@ class DocumentService:
     ) -> DocumentRead:
         """PENDING → VERIFIED or REJECTED, recording who (principal id) and when.
 
-        A document already reviewed is 409 (``document_status`` names its state): a decision is
+        A document already reviewed is 409 :class:`DocumentAlreadyReviewed`: a decision is
         changed by removing the document and uploading it again, never silently.
         """
         row = await self._require(customer_id, document_id, for_update=True)
         if row.status != DocumentStatus.PENDING.value:
-            raise Conflict(f"document is already {row.status}", document_status=row.status)
+            raise DocumentAlreadyReviewed(row.status)
         row.status = status.value
         row.reviewed_by = self.actor.id
         row.reviewed_at = datetime.now(UTC)

@@ -25,10 +25,6 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
-def service(ctx: RequestContext) -> EventService:
-    return EventService(session=ctx.session, tenant=ctx.tenant)
-
-
 @router.get(
     "",
     response_model=EventPage,
@@ -45,7 +41,7 @@ async def list_events(
     after: Annotated[uuid.UUID | None, Query(description="id of the last event seen")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> EventPage:
-    return await service(ctx).feed(after, limit)
+    return await EventService(ctx).feed(after, limit)
 
 
 @router.get(
@@ -59,7 +55,7 @@ async def list_dead_letters(
     after: Annotated[uuid.UUID | None, Query(description="id of the last one seen")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> DeadLetterPage:
-    return await service(ctx).dead_letters(after, limit)
+    return await EventService(ctx).dead_letters(after, limit)
 
 
 @router.post(
@@ -72,4 +68,4 @@ async def requeue_event(
     event_id: uuid.UUID,
     ctx: Annotated[RequestContext, Depends(ADMIN, scope="function")],
 ) -> RequeueResult:
-    return await service(ctx).requeue(event_id)
+    return await EventService(ctx).requeue(event_id)

@@ -15,10 +15,15 @@ write path deletes from them. Pruning removes, older than a cut-off:
 
 Runs as ``patron_system`` (migration 0009), in batches of ``batch_size`` rows, each batch
 its own transaction, so a large backlog never holds long locks or one huge transaction.
+
+:class:`OutboxMaintenance` holds the two cross-tenant operations the CLI calls (``patron
+events prune``, ``patron events resend``): each opens, uses and disposes its own
+``patron_system`` engine, so a command only parses, calls one and renders.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,10 +31,12 @@ from sqlalchemy import Integer, String, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import DateTime
 
-from patron.db.engine import create_sessionmaker
+from patron.config import Settings
+from patron.db.engine import create_sessionmaker, create_system_engine
 from patron.db.fastpath import CompiledStatement
 from patron.models.webhook_cursor import FANOUT_CURSOR
 from patron.models.webhook_delivery import DELIVERY_FAILED, DELIVERY_SUCCEEDED
+from patron.relay import store as relay_store
 
 _BEFORE = bindparam("before", type_=DateTime(timezone=True))
 _LIMIT = bindparam("batch", type_=Integer)
@@ -98,3 +105,35 @@ async def prune(engine: AsyncEngine, before: datetime, *, batch_size: int = 5_00
                 break
         counts.append(total)
     return Pruned(*counts)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMaintenance:
+    """Cross-tenant outbox operations of the CLI, as ``patron_system`` on the database at
+    ``url``. Not tenant use cases (they span every tenant, so no tenant unit of work): each
+    call opens a one-connection system engine, runs in its own transactions and disposes
+    the engine before it returns."""
+
+    settings: Settings
+    url: str
+
+    async def prune(self, before: datetime) -> Pruned:
+        """:func:`prune` everything done before ``before`` (timezone-aware)."""
+        engine = create_system_engine(self.settings, self.url, pool_size=1)
+        try:
+            return await prune(engine, before)
+        finally:
+            await engine.dispose()
+
+    async def resend(
+        self, *, since: datetime | None = None, event_id: uuid.UUID | None = None
+    ) -> int:
+        """Mark for republishing every event from ``since`` on, or the one ``event_id``, in
+        one transaction; returns how many (``relay.store.resend``; ``ValueError`` without
+        either)."""
+        engine = create_system_engine(self.settings, self.url, pool_size=1)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                return await relay_store.resend(session, since=since, event_id=event_id)
+        finally:
+            await engine.dispose()

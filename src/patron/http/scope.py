@@ -1,46 +1,29 @@
-"""The request scope dependency: authenticate, authorise, resolve the tenant, open the unit
-of work. Every tenant route takes exactly one ``Scope`` so its rules are in one place and
-the route-table tests can read them back (``Scope.roles``, ``Scope.customer_self``).
+"""The request scope dependency: authenticate, authorise, resolve the tenant, claim the
+``Idempotency-Key``. Every tenant route takes exactly one ``Scope`` so its rules are in one
+place and the route-table tests can read them back (``Scope.roles``,
+``Scope.customer_self``). It opens no unit of work: the service operation the route calls
+owns one (:mod:`patron.usecases`, decision 0012).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from patron.auth.principal import Principal, Role
 from patron.context import AppContext
 from patron.errors import Forbidden, NotFound, Unauthorized
 from patron.http.idempotency import begin_idempotent_request
 from patron.tenancy import resolve_tenant
-from patron.usecases import ServiceContext, read_unit, unit_of_work
-
-# GET and HEAD never write: their unit is a READ ONLY transaction (Database.read_only).
-_READ_METHODS = frozenset({"GET", "HEAD"})
+from patron.usecases import ServiceContext
 
 
 @dataclass
 class RequestContext(ServiceContext):
-    """The :class:`ServiceContext` of one HTTP request, as route handlers get it.
-
-    An :class:`EndpointScope` route opens no unit of work: the service operation it calls
-    owns one. A :class:`Scope` route runs inside the unit its dependency opened (the
-    request's transaction, :attr:`session`), which the services it calls join.
-    """
-
-    unit_session: AsyncSession | None = None
-
-    @property
-    def session(self) -> AsyncSession:
-        """The request's unit of work session (:class:`Scope` routes). Raises
-        ``RuntimeError`` on an :class:`EndpointScope` route."""
-        if self.unit_session is None:
-            raise RuntimeError("this request has no session unit of work")
-        return self.unit_session
+    """The :class:`ServiceContext` of one HTTP request, as route handlers get it: they
+    build services from it (``CustomerService(ctx)``) and call one operation."""
 
 
 def app_context(request: Request) -> AppContext:
@@ -108,25 +91,8 @@ class Scope:
             await begin_idempotent_request(ctx.db, request, principal, tenant)
         return RequestContext(ctx, principal, tenant)
 
-    async def __call__(self, request: Request) -> AsyncIterator[RequestContext]:
-        ctx = await self.context(request)
-        opener = read_unit if request.method in _READ_METHODS else unit_of_work
-        async with opener(ctx) as unit:
-            ctx.unit_session = unit.session
-            yield ctx
-
-
-class EndpointScope(Scope):
-    """A :class:`Scope` that opens no unit of work: the route opens the one it needs with
-    :meth:`RequestContext.unit_of_work` or :meth:`RequestContext.driver_reads`.
-
-    For routes whose service operations own their unit of work (the customer routes): a
-    plain dependency, so FastAPI skips the machinery of a ``yield`` dependency, and the
-    operation can choose a driver unit (no ``AsyncSession``) when prepared statements
-    are all it runs.
-    """
-
-    async def __call__(self, request: Request) -> RequestContext:  # type: ignore[override]
+    async def __call__(self, request: Request) -> RequestContext:
+        # a plain dependency (no ``yield``): FastAPI runs it without an exit stack
         return await self.context(request)
 
 

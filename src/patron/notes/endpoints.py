@@ -11,13 +11,13 @@ from fastapi import APIRouter, Depends, Response, status
 from patron.auth.principal import Role
 from patron.customers.dependencies import known_customer
 from patron.http.paging import Paging
-from patron.http.scope import EndpointScope, RequestContext
+from patron.http.scope import RequestContext, Scope
 from patron.notes.schemas import NoteCreate, NotePage, NoteRead
 from patron.notes.service import NoteService
 
 router = APIRouter(prefix="/customers/{customer_id}/notes", tags=["notes"])
 
-STAFF = EndpointScope(Role.ADMIN, Role.MANAGER, Role.AGENT)
+STAFF = Scope(Role.ADMIN, Role.MANAGER, Role.AGENT)
 Ctx = Annotated[RequestContext, Depends(STAFF)]
 KnownCustomer = Annotated[RequestContext, Depends(known_customer(STAFF))]
 

@@ -2,25 +2,21 @@
 
 Idempotent by ``appointment_id`` like orders: the same id again changes only the fields
 sent; a change recomputes the customer's stats (``total_appointments``,
-``last_appointment_date``) and writes ``customer.appointment_recorded`` in the caller's
-transaction, under the customer's stats-row lock.
+``last_appointment_date``) and writes ``customer.appointment_recorded`` in the same unit
+of work, under the customer's stats-row lock.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from patron.config import Settings
-from patron.customers.service import CustomerService
-from patron.errors import Conflict, InvalidInput
+from patron.errors import InvalidInput
 from patron.events import outbox
 from patron.events.types import EventType
 from patron.kit.keyset import Window, newest_first
 from patron.models import CustomerAppointment
+from patron.orders.errors import AppointmentTaken
 from patron.orders.repository import AppointmentRepository
 from patron.orders.schemas import (
     AppointmentPage,
@@ -28,9 +24,8 @@ from patron.orders.schemas import (
     AppointmentRecord,
     AppointmentStatus,
 )
-from patron.orders.service import Recorded
-from patron.orders.stats import StatsKeeper
-from patron.tenancy import TenantId
+from patron.orders.service import HistoryService, Recorded
+from patron.usecases import reads, writes
 
 
 def appointment_read(row: CustomerAppointment) -> AppointmentRead:
@@ -48,23 +43,19 @@ def appointment_read(row: CustomerAppointment) -> AppointmentRead:
     )
 
 
-@dataclass
-class AppointmentService:
-    """Appointment use cases for one tenant inside one unit of work."""
+class AppointmentService(HistoryService):
+    """Appointment use cases for one caller (:class:`patron.usecases.ServiceContext`)."""
 
-    session: AsyncSession
-    tenant: TenantId
-    settings: Settings
-    customers: CustomerService
+    @property
+    def repo(self) -> AppointmentRepository:
+        return AppointmentRepository(self.session, self.tenant)
 
-    def __post_init__(self) -> None:
-        self.repo = AppointmentRepository(self.session, self.tenant)
-        self.stats = StatsKeeper(self.session, self.tenant, self.settings)
-
+    @reads()
     async def list_appointments(
         self, customer_id: uuid.UUID, window: Window, status: AppointmentStatus | None = None
     ) -> AppointmentPage:
-        """A customer's appointments, latest ``starts_at`` first. 404 unless a live customer."""
+        """A customer's appointments, latest ``starts_at`` first. Raises ``CustomerNotFound``
+        (404) unless a live customer."""
         await self.customers.require(customer_id)
         stmt = self.repo.of_customer(customer_id)
         if status is not None:
@@ -76,19 +67,21 @@ class AppointmentService:
             appointments=[appointment_read(r) for r in found.rows], **found.envelope()
         )
 
+    @writes()
     async def record(
         self, customer_id: uuid.UUID, body: AppointmentRecord
     ) -> Recorded[AppointmentRead]:
         """Create or update appointment ``body.appointment_id`` of ``customer_id``.
 
-        Raises NotFound (404), Conflict (409: the id belongs to another customer),
+        Raises ``CustomerNotFound`` (404), :class:`AppointmentTaken` (409: the id belongs
+        to another customer),
         InvalidInput (422: a new appointment without ``service`` or ``starts_at``).
         """
         await self.customers.require(customer_id)
         await self.stats.lock(customer_id)
         existing = await self.repo.get(body.appointment_id)
         if existing is not None and existing.customer_id != customer_id:
-            raise _taken(body.appointment_id)
+            raise AppointmentTaken(body.appointment_id)
         if existing is None:
             missing = [k for k in ("service", "starts_at") if getattr(body, k) is None]
             if missing:
@@ -114,7 +107,7 @@ class AppointmentService:
                 }
             )
             if row is None:
-                raise _taken(body.appointment_id)
+                raise AppointmentTaken(body.appointment_id)
             return await self._recorded(row, created=True, previous_status=None)
         changes = _changes(existing, body.model_dump(exclude_unset=True))
         if not changes:
@@ -142,12 +135,6 @@ class AppointmentService:
             },
         )
         return Recorded(created=created, changed=True, read=read)
-
-
-def _taken(appointment_id: str) -> Conflict:
-    return Conflict(
-        "this appointment_id is recorded for another customer", appointment_id=appointment_id
-    )
 
 
 def _changes(row: CustomerAppointment, sent: dict[str, Any]) -> dict[str, Any]:

@@ -14,10 +14,8 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from patron.auth.principal import Role
 from patron.customers.dependencies import known_customer
-from patron.customers.service import CustomerService
+from patron.http.paging import Paging
 from patron.http.scope import RequestContext, Scope
-from patron.kit.keyset import Window
-from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from patron.orders.appointments import AppointmentService
 from patron.orders.schemas import (
     AppointmentPage,
@@ -31,7 +29,6 @@ from patron.orders.schemas import (
     OrderStatus,
 )
 from patron.orders.service import OrderService
-from patron.orders.stats import StatsKeeper
 
 router = APIRouter(prefix="/customers/{customer_id}", tags=["orders"])
 
@@ -41,10 +38,7 @@ STATS_READERS = Scope(Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE, custom
 
 Reader = Annotated[RequestContext, Depends(STAFF_READ, scope="function")]
 Recorder = Annotated[RequestContext, Depends(known_customer(RECORDER), scope="function")]
-StatsReader = Annotated[RequestContext, Depends(known_customer(STATS_READERS), scope="function")]
-Page = Annotated[int, Query(ge=1, le=100_000)]
-PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
-Cursor = Annotated[str | None, Query(max_length=1000)]
+StatsReader = Annotated[RequestContext, Depends(STATS_READERS, scope="function")]
 
 CREATED_OR_UPDATED: dict[int | str, dict[str, Any]] = {
     200: {"description": "An existing id was updated (or recorded again unchanged)"},
@@ -52,36 +46,14 @@ CREATED_OR_UPDATED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def orders(ctx: RequestContext) -> OrderService:
-    """The order service for a request."""
-    return OrderService(
-        session=ctx.session,
-        tenant=ctx.tenant,
-        settings=ctx.app.settings,
-        customers=CustomerService(ctx),
-    )
-
-
-def appointments(ctx: RequestContext) -> AppointmentService:
-    """The appointment service for a request."""
-    return AppointmentService(
-        session=ctx.session,
-        tenant=ctx.tenant,
-        settings=ctx.app.settings,
-        customers=CustomerService(ctx),
-    )
-
-
 @router.get("/orders", response_model=OrderPage, summary="List a customer's orders")
 async def list_orders(
     customer_id: uuid.UUID,
     ctx: Reader,
+    window: Paging,
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
-    page: Page = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
 ) -> OrderPage:
-    return await orders(ctx).list_orders(customer_id, Window(page, page_size, cursor), status_)
+    return await OrderService(ctx).list_orders(customer_id, window, status_)
 
 
 @router.post(
@@ -94,7 +66,7 @@ async def list_orders(
 async def record_order(
     customer_id: uuid.UUID, body: OrderRecord, ctx: Recorder, response: Response
 ) -> OrderRead:
-    result = await orders(ctx).record(customer_id, body)
+    result = await OrderService(ctx).record(customer_id, body)
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return result.read
@@ -106,14 +78,10 @@ async def record_order(
 async def list_appointments(
     customer_id: uuid.UUID,
     ctx: Reader,
+    window: Paging,
     status_: Annotated[AppointmentStatus | None, Query(alias="status")] = None,
-    page: Page = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
 ) -> AppointmentPage:
-    return await appointments(ctx).list_appointments(
-        customer_id, Window(page, page_size, cursor), status_
-    )
+    return await AppointmentService(ctx).list_appointments(customer_id, window, status_)
 
 
 @router.post(
@@ -126,7 +94,7 @@ async def list_appointments(
 async def record_appointment(
     customer_id: uuid.UUID, body: AppointmentRecord, ctx: Recorder, response: Response
 ) -> AppointmentRead:
-    result = await appointments(ctx).record(customer_id, body)
+    result = await AppointmentService(ctx).record(customer_id, body)
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return result.read
@@ -134,5 +102,4 @@ async def record_appointment(
 
 @router.get("/stats", response_model=CustomerStatsRead, summary="A customer's order stats")
 async def customer_stats(customer_id: uuid.UUID, ctx: StatsReader) -> CustomerStatsRead:
-    snapshot = await StatsKeeper(ctx.session, ctx.tenant, ctx.app.settings).stored(customer_id)
-    return snapshot.read()
+    return await OrderService(ctx).customer_stats(customer_id)

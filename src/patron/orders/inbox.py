@@ -7,9 +7,10 @@ A message is a CloudEvents 1.0 JSON envelope (structured mode)::
      "data": {"customer": {"email": "ada@example.com"},
               "order": {"order_id": "A-1", "total": "19.99", "currency": "USD", ...}}}
 
-:meth:`InboxProcessor.process` handles it in ONE transaction of the message's tenant:
-the inbox row (idempotency by ``id``), the order or appointment upsert, the stats and the
-outbox event commit together or not at all. It raises :class:`MalformedMessage` for a
+:meth:`InboxProcessor.process` parses it and calls ONE use case,
+:meth:`InboxService.apply`, as the system principal ``consumer:orders`` of the message's
+tenant: the inbox row (idempotency by ``id``), the order or appointment upsert, the stats
+and the outbox event commit together or not at all. It raises :class:`MalformedMessage` for a
 message that can never succeed (retrying cannot help) and lets anything else (unknown
 customer, database trouble) propagate for the consumer to retry.
 """
@@ -37,6 +38,7 @@ from patron.identities import service as identities
 from patron.kit.jsonutil import loads
 from patron.kit.validation import ContactPointError, normalize_phone
 from patron.orders.appointments import AppointmentService
+from patron.orders.errors import CustomerIdentityNotFound
 from patron.orders.repository import InboxRepository
 from patron.orders.schemas import (
     AppointmentRecord,
@@ -47,7 +49,7 @@ from patron.orders.schemas import (
 from patron.orders.service import OrderService
 from patron.tenancy import TenantId, trusted_tenant
 from patron.tracing import new_trace_id, set_trace_id
-from patron.usecases import ServiceContext, unit_of_work
+from patron.usecases import Service, ServiceContext, writes
 
 # Event types and the status each implies when ``data`` names none (None: keep / default).
 ORDER_TYPES: dict[str, OrderStatus | None] = {
@@ -169,8 +171,69 @@ class Outcome:
     customer_id: uuid.UUID | None = None
 
 
+def consumer_principal(tenant: TenantId, source: str) -> Principal:
+    """The system principal inbound events act as: role ``service`` of ``tenant``, its
+    subject the event's ``source``."""
+    return Principal(
+        id="consumer:orders", subject=source, roles=frozenset({Role.SERVICE}), tenant_id=tenant
+    )
+
+
+class InboxService(Service):
+    """The inbound-event use case of one tenant (:class:`patron.usecases.ServiceContext`)."""
+
+    @writes()
+    async def apply(self, event: InboundEvent) -> Outcome:
+        """Record ``event`` once: claim its id in the inbox (a second delivery is
+        ``duplicate`` and changes nothing), resolve its customer, record the order or
+        appointment. Raises :class:`CustomerIdentityNotFound` / ``CustomerNotFound`` (404)
+        for a customer not (yet) known, :class:`MalformedMessage` for a phone that does not
+        parse, and the recording's own errors (409, 422)."""
+        inbox = InboxRepository(self.session, self.tenant)
+        if not await inbox.claim(event.id, event.type):
+            return Outcome("duplicate")
+        customer_id = await self._resolve(event.data.customer)
+        if event.data.order is not None:
+            order = await OrderService(self.ctx).record(
+                customer_id, event.data.order, placed_default=event.time
+            )
+            changed = order.changed
+        elif event.data.appointment is not None:
+            appointment = await AppointmentService(self.ctx).record(
+                customer_id, event.data.appointment
+            )
+            changed = appointment.changed
+        else:  # pragma: no cover - InboundEvent requires one of them
+            raise MalformedMessage("data has neither order nor appointment")
+        outcome = "recorded" if changed else "unchanged"
+        await inbox.set_outcome(event.id, outcome)
+        return Outcome(outcome, customer_id)
+
+    async def _resolve(self, ref: CustomerRef) -> uuid.UUID:
+        """The live customer ``ref`` names; :class:`CustomerIdentityNotFound` when none does."""
+        customers = CustomerService(self.ctx)
+        if ref.customer_id is not None:
+            await customers.require(ref.customer_id)
+            return ref.customer_id
+        fields: dict[str, Any] = {"email": ref.email, "user_id": ref.user_id}
+        if ref.phone:
+            try:
+                fields["phone"] = normalize_phone(ref.phone, self.app.settings.default_phone_region)
+            except ContactPointError as exc:
+                raise MalformedMessage(f"customer.phone: {exc}") from exc
+        keys = identities.keys_from_fields(fields)
+        holders = await customers.holders_of(keys)
+        for kind in ("email", "phone", "user_id"):
+            for key, holder in holders.items():
+                if key.kind == kind:
+                    await customers.require(holder)
+                    return holder
+        raise CustomerIdentityNotFound(sorted(k.kind for k in keys))
+
+
 class InboxProcessor:
-    """Applies inbound events to the database (one transaction per message)."""
+    """Applies inbound events to the database: parses each message and calls
+    :meth:`InboxService.apply` (one transaction per message)."""
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -185,63 +248,12 @@ class InboxProcessor:
         except PatronError as exc:
             raise MalformedMessage(f"tenantid is not a valid tenant id: {exc.detail}") from exc
         set_trace_id(event.traceid or new_trace_id())
+        call = ServiceContext(self.ctx, consumer_principal(tenant, event.source), tenant)
         try:
-            return await self._apply(tenant, event)
+            return await InboxService(call).apply(event)
         except NotFound:
             raise
         except PatronError as exc:
             # 409 (id owned by another customer), 422 (precision, missing total): the same
             # message will fail the same way every time.
             raise MalformedMessage(f"{exc.status} {exc.detail}") from exc
-
-    async def _apply(self, tenant: TenantId, event: InboundEvent) -> Outcome:
-        actor = Principal(
-            id="consumer:orders",
-            subject=event.source,
-            roles=frozenset({Role.SERVICE}),
-            tenant_id=tenant,
-        )
-        call = ServiceContext(self.ctx, actor, tenant)
-        async with unit_of_work(call) as unit:
-            session = unit.session
-            inbox = InboxRepository(session, tenant)
-            if not await inbox.claim(event.id, event.type):
-                return Outcome("duplicate")
-            customers = CustomerService(call)
-            customer_id = await self._resolve(customers, event.data.customer)
-            settings = self.ctx.settings
-            if event.data.order is not None:
-                order = await OrderService(session, tenant, settings, customers).record(
-                    customer_id, event.data.order, placed_default=event.time
-                )
-                changed = order.changed
-            elif event.data.appointment is not None:
-                appointment = await AppointmentService(session, tenant, settings, customers).record(
-                    customer_id, event.data.appointment
-                )
-                changed = appointment.changed
-            else:  # pragma: no cover - InboundEvent requires one of them
-                raise MalformedMessage("data has neither order nor appointment")
-            outcome = "recorded" if changed else "unchanged"
-            await inbox.set_outcome(event.id, outcome)
-            return Outcome(outcome, customer_id)
-
-    async def _resolve(self, customers: CustomerService, ref: CustomerRef) -> uuid.UUID:
-        """The live customer ``ref`` names; NotFound when none does (yet)."""
-        if ref.customer_id is not None:
-            await customers.require(ref.customer_id)
-            return ref.customer_id
-        fields: dict[str, Any] = {"email": ref.email, "user_id": ref.user_id}
-        if ref.phone:
-            try:
-                fields["phone"] = normalize_phone(ref.phone, self.ctx.settings.default_phone_region)
-            except ContactPointError as exc:
-                raise MalformedMessage(f"customer.phone: {exc}") from exc
-        keys = identities.keys_from_fields(fields)
-        holders = await customers.holders_of(keys)
-        for kind in ("email", "phone", "user_id"):
-            for key, holder in holders.items():
-                if key.kind == kind:
-                    await customers.require(holder)
-                    return holder
-        raise NotFound("no customer with this identity", identity=sorted(k.kind for k in keys))

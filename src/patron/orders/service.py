@@ -3,8 +3,9 @@
 Recording is idempotent by ``order_id``: the first record creates the order, the same id
 again changes it (only the fields sent), and a record that changes nothing changes nothing
 (no stats write, no event). Every change recomputes the customer's stats and writes
-``customer.order_recorded`` in the caller's transaction, after locking the customer's
-stats row, so concurrent recordings for one customer serialise and never lose an update.
+``customer.order_recorded`` in the same unit of work (the operation's own, or the one it
+joins), after locking the customer's stats row, so concurrent recordings for one customer
+serialise and never lose an update.
 """
 
 from __future__ import annotations
@@ -15,20 +16,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from patron.config import Settings
 from patron.customers.service import CustomerService
-from patron.errors import Conflict, InvalidInput
+from patron.errors import InvalidInput
 from patron.events import outbox
 from patron.events.types import EventType
 from patron.kit.keyset import Window, newest_first
 from patron.kit.money import format_amount, minor_units
 from patron.models import CustomerOrder
+from patron.orders.errors import OrderTaken
 from patron.orders.repository import OrderRepository
-from patron.orders.schemas import OrderPage, OrderRead, OrderRecord, OrderStatus
+from patron.orders.schemas import CustomerStatsRead, OrderPage, OrderRead, OrderRecord, OrderStatus
 from patron.orders.stats import StatsKeeper
-from patron.tenancy import TenantId
+from patron.usecases import Service, reads, writes
 
 ReadT = TypeVar("ReadT")
 
@@ -71,23 +70,40 @@ def check_precision(total: Decimal, currency: str) -> Decimal:
     return total
 
 
-@dataclass
-class OrderService:
-    """Order use cases for one tenant inside one unit of work."""
+class HistoryService(Service):
+    """Base of the order and appointment services: the customer domain and the stats
+    keeper, built per call on the open unit of work."""
 
-    session: AsyncSession
-    tenant: TenantId
-    settings: Settings
-    customers: CustomerService
+    @property
+    def stats(self) -> StatsKeeper:
+        return StatsKeeper(self.session, self.tenant, self.app.settings)
 
-    def __post_init__(self) -> None:
-        self.repo = OrderRepository(self.session, self.tenant)
-        self.stats = StatsKeeper(self.session, self.tenant, self.settings)
+    @property
+    def customers(self) -> CustomerService:
+        return CustomerService(self.ctx)
 
+
+class OrderService(HistoryService):
+    """Order use cases (and a customer's stats) for one caller
+    (:class:`patron.usecases.ServiceContext`)."""
+
+    @property
+    def repo(self) -> OrderRepository:
+        return OrderRepository(self.session, self.tenant)
+
+    @reads()
+    async def customer_stats(self, customer_id: uuid.UUID) -> CustomerStatsRead:
+        """The customer's stored stats (zeros before any history). Raises
+        ``CustomerNotFound`` (404) unless a live customer."""
+        await self.customers.require(customer_id)
+        return (await self.stats.stored(customer_id)).read()
+
+    @reads()
     async def list_orders(
         self, customer_id: uuid.UUID, window: Window, status: OrderStatus | None = None
     ) -> OrderPage:
-        """A customer's orders, newest ``placed_at`` first. 404 unless a live customer."""
+        """A customer's orders, newest ``placed_at`` first. Raises ``CustomerNotFound``
+        (404) unless a live customer."""
         await self.customers.require(customer_id)
         stmt = self.repo.of_customer(customer_id)
         if status is not None:
@@ -97,6 +113,7 @@ class OrderService:
         )
         return OrderPage(orders=[order_read(r) for r in found.rows], **found.envelope())
 
+    @writes()
     async def record(
         self,
         customer_id: uuid.UUID,
@@ -109,20 +126,21 @@ class OrderService:
         A new order without ``placed_at`` is placed at ``placed_default`` (an event's
         ``time``), else now.
 
-        Raises NotFound (404) for an unknown customer, Conflict (409) when the ``order_id``
-        belongs to another customer of the tenant, InvalidInput (422) for a new order
-        without ``total`` or a total finer than its currency's minor unit.
+        Raises ``CustomerNotFound`` (404) for an unknown customer, :class:`OrderTaken` (409)
+        when the ``order_id`` belongs to another customer of the tenant, InvalidInput (422)
+        for a new order without ``total`` or a total finer than its currency's minor unit.
         """
         await self.customers.require(customer_id)
-        await self.stats.lock(customer_id)
+        stats = self.stats
+        await stats.lock(customer_id)
         sent = body.model_dump(exclude_unset=True)
         existing = await self.repo.get(body.order_id)
         if existing is not None and existing.customer_id != customer_id:
-            raise _taken(body.order_id)
+            raise OrderTaken(body.order_id)
         if existing is None:
             if body.total is None:
                 raise InvalidInput("total is required for a new order", loc=["body", "total"])
-            currency = body.currency or self.stats.currency
+            currency = body.currency or stats.currency
             row = await self.repo.insert(
                 {
                     "customer_id": customer_id,
@@ -135,7 +153,7 @@ class OrderService:
                 }
             )
             if row is None:
-                raise _taken(body.order_id)
+                raise OrderTaken(body.order_id)
             return await self._recorded(row, created=True, previous_status=None)
         changes = _changes(existing, sent)
         if "total" in changes or "currency" in changes:
@@ -168,10 +186,6 @@ class OrderService:
             },
         )
         return Recorded(created=created, changed=True, read=read)
-
-
-def _taken(order_id: str) -> Conflict:
-    return Conflict("this order_id is recorded for another customer", order_id=order_id)
 
 
 def _changes(row: CustomerOrder, sent: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Depends, Response, status
 
 from patron.auth.principal import Role
 from patron.http.paging import Paging
-from patron.http.scope import EndpointScope, RequestContext
+from patron.http.scope import RequestContext, Scope
 from patron.kit import rawbody
 from patron.payment_methods.schemas import (
     PaymentMethodCreate,
@@ -26,7 +26,7 @@ from patron.payment_methods.service import PaymentMethodService
 
 router = APIRouter(prefix="/customers/{customer_id}/payment-methods", tags=["payment methods"])
 
-OWNERS = EndpointScope(Role.ADMIN, Role.MANAGER, Role.SERVICE, customer_self=True)
+OWNERS = Scope(Role.ADMIN, Role.MANAGER, Role.SERVICE, customer_self=True)
 Ctx = Annotated[RequestContext, Depends(OWNERS)]
 
 

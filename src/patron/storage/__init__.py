@@ -8,7 +8,17 @@ Keys are made here (:func:`new_key`), never taken from a client.
 
 from __future__ import annotations
 
-from patron.storage.base import InvalidKey, Storage, StorageError, delete_quietly, new_key
+from patron.storage.base import (
+    InvalidKey,
+    PendingFile,
+    Storage,
+    StorageError,
+    StorageUnavailable,
+    delete_quietly,
+    new_key,
+    pending_file,
+    store,
+)
 from patron.storage.factory import storage_from_settings
 from patron.storage.local import LocalStorage
 from patron.storage.s3 import S3Storage
@@ -16,10 +26,14 @@ from patron.storage.s3 import S3Storage
 __all__ = [
     "InvalidKey",
     "LocalStorage",
+    "PendingFile",
     "S3Storage",
     "Storage",
     "StorageError",
+    "StorageUnavailable",
     "delete_quietly",
     "new_key",
+    "pending_file",
     "storage_from_settings",
+    "store",
 ]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import BinaryIO, Protocol
 
 import structlog
+
+from patron.errors import PatronError
 
 log = structlog.get_logger("patron.storage")
 
@@ -19,6 +22,13 @@ _SEGMENT = re.compile(r"^[A-Za-z0-9._:%-]{1,128}$")
 
 class StorageError(RuntimeError):
     """The backend failed (I/O error, S3 error, missing object)."""
+
+
+class StorageUnavailable(PatronError):
+    """503: the storage backend could not take a file (:class:`StorageError` as a client
+    sees it); nothing was written, so the client may try again."""
+
+    status, title, slug = 503, "Service Unavailable", "storage-unavailable"
 
 
 class InvalidKey(ValueError):
@@ -68,6 +78,52 @@ class Storage(Protocol):
     async def aclose(self) -> None:
         """Release clients and connections."""
         ...
+
+
+async def store(
+    storage: Storage, key: str, data: BinaryIO | bytes, content_type: str, *, what: str = "the file"
+) -> int:
+    """:meth:`Storage.put`, its failure logged and raised as :class:`StorageUnavailable`
+    (503, "<what> could not be stored; try again"). Returns the size stored."""
+    try:
+        return await storage.put(key, data, content_type)
+    except StorageError as exc:
+        log.error("file_store_failed", storage_key=key, error=str(exc))
+        raise StorageUnavailable(f"{what} could not be stored; try again") from exc
+
+
+class PendingFile:
+    """A file about to be stored under a fresh key for a row not yet committed (see
+    :func:`pending_file`)."""
+
+    def __init__(self, storage: Storage, key: str) -> None:
+        self.storage = storage
+        self.key = key
+        self.stored = False
+
+    async def store(
+        self, data: BinaryIO | bytes, content_type: str, *, what: str = "the file"
+    ) -> int:
+        """:func:`store` under :attr:`key`; from then on the file is deleted again if the
+        :func:`pending_file` block fails."""
+        size = await store(self.storage, self.key, data, content_type, what=what)
+        self.stored = True
+        return size
+
+
+@asynccontextmanager
+async def pending_file(storage: Storage, key: str) -> AsyncIterator[PendingFile]:
+    """A :class:`PendingFile` for ``key`` whose stored bytes are deleted again when the
+    block raises: open it outside the unit of work that writes the row pointing at the
+    file (``async with pending_file(...) as file, unit_of_work(ctx):``), so a failed commit
+    removes the file too and no file outlives a row that was never written."""
+    pending = PendingFile(storage, key)
+    try:
+        yield pending
+    except BaseException:
+        if pending.stored:
+            await delete_quietly(storage, key)
+        raise
 
 
 async def delete_quietly(storage: Storage, key: str) -> None:

@@ -14,13 +14,13 @@ from patron.auth.principal import Role
 from patron.customers.dependencies import known_customer
 from patron.customers.service import CustomerService
 from patron.http.paging import Paging
-from patron.http.scope import EndpointScope, RequestContext
+from patron.http.scope import RequestContext, Scope
 from patron.tags.schemas import CustomerTagList, TagCatalogPage, TagsAdd, TagsAdded
 
 router = APIRouter(prefix="/customers/{customer_id}/tags", tags=["tags"])
 catalog_router = APIRouter(prefix="/tags", tags=["tags"])
 
-STAFF = EndpointScope(Role.ADMIN, Role.MANAGER, Role.AGENT)
+STAFF = Scope(Role.ADMIN, Role.MANAGER, Role.AGENT)
 Ctx = Annotated[RequestContext, Depends(STAFF)]
 KnownCustomer = Annotated[RequestContext, Depends(known_customer(STAFF))]
 

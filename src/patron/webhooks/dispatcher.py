@@ -63,7 +63,7 @@ from patron.models.webhook_delivery import DELIVERY_FAILED, DELIVERY_PENDING, DE
 from patron.models.webhook_endpoint import ENDPOINT_ENABLED
 from patron.runtime.supervisor import BackgroundService, wait_or_stop
 from patron.tenancy import trusted_tenant
-from patron.webhooks.service import ALL_TYPES, SECRET_CONTEXT, WebhookEndpointService
+from patron.webhooks.service import ALL_TYPES, SECRET_CONTEXT, disable_endpoint, require_endpoint
 from patron.webhooks.signing import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
@@ -496,7 +496,7 @@ class WebhookDispatcher:
     async def record(self, claim: Claim, outcome: Outcome) -> None:
         """Store an attempt's outcome and the endpoint's failure streak, in one transaction,
         if this dispatcher still holds the lease (else nothing changes). Locks the endpoint
-        before the delivery, like :meth:`WebhookEndpointService.disable` does."""
+        before the delivery, like :func:`~patron.webhooks.service.disable_endpoint` does."""
         with contextlib.suppress(_LeaseLostError):
             await self._record(claim, outcome)
 
@@ -549,11 +549,11 @@ class WebhookDispatcher:
                     f"{streak[0]} consecutive failed attempts since "
                     f"{(streak[1] or now).isoformat()}; last: {outcome.error}"
                 )[:MAX_ERROR_LENGTH]
-                endpoints = WebhookEndpointService(
-                    session, trusted_tenant(claim.tenant_id), self.settings, self.keyring
+                tenant = trusted_tenant(claim.tenant_id)
+                endpoint = await require_endpoint(
+                    session, tenant, claim.endpoint_id, for_update=True
                 )
-                endpoint = await endpoints.require(claim.endpoint_id, for_update=True)
-                await endpoints.disable(endpoint, reason)
+                await disable_endpoint(session, tenant, endpoint, reason)
                 log.warning(
                     "webhook endpoint disabled after sustained failure",
                     webhook_endpoint_id=str(claim.endpoint_id),

@@ -11,14 +11,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from patron.auth.principal import Role
 from patron.http.idempotency import finish_idempotent_request
+from patron.http.paging import Paging
 from patron.http.scope import RequestContext, Scope
 from patron.idempotency.service import PendingKey
-from patron.kit.keyset import Window
-from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from patron.webhooks.schemas import (
     WebhookDeliveryPage,
     WebhookEndpointCreate,
@@ -33,15 +32,6 @@ router = APIRouter(prefix="/webhook-endpoints", tags=["webhooks"])
 
 ADMIN = Scope(Role.ADMIN)
 Ctx = Annotated[RequestContext, Depends(ADMIN, scope="function")]
-Page = Annotated[int, Query(ge=1, le=100_000)]
-PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
-Cursor = Annotated[str | None, Query(max_length=1000)]
-
-
-def service(ctx: RequestContext) -> WebhookEndpointService:
-    return WebhookEndpointService(
-        session=ctx.session, tenant=ctx.tenant, settings=ctx.app.settings, keyring=ctx.app.keyring
-    )
 
 
 async def _release_idempotency_key(request: Request, ctx: RequestContext) -> None:
@@ -54,13 +44,8 @@ async def _release_idempotency_key(request: Request, ctx: RequestContext) -> Non
 
 
 @router.get("", response_model=WebhookEndpointPage, summary="List webhook endpoints")
-async def list_endpoints(
-    ctx: Ctx,
-    page: Page = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-) -> WebhookEndpointPage:
-    return await service(ctx).list_endpoints(Window(page, page_size, cursor))
+async def list_endpoints(ctx: Ctx, window: Paging) -> WebhookEndpointPage:
+    return await WebhookEndpointService(ctx).list_endpoints(window)
 
 
 @router.post(
@@ -78,7 +63,7 @@ async def create_endpoint(
     body: WebhookEndpointCreate, ctx: Ctx, request: Request, response: Response
 ) -> WebhookEndpointCreated:
     await _release_idempotency_key(request, ctx)
-    created = await service(ctx).create(body)
+    created = await WebhookEndpointService(ctx).create(body)
     response.headers["Location"] = f"/api/v1/webhook-endpoints/{created.id}"
     response.headers["Cache-Control"] = "no-store"
     return created
@@ -86,7 +71,7 @@ async def create_endpoint(
 
 @router.get("/{endpoint_id}", response_model=WebhookEndpointRead, summary="Read a webhook endpoint")
 async def get_endpoint(endpoint_id: uuid.UUID, ctx: Ctx) -> WebhookEndpointRead:
-    return await service(ctx).get(endpoint_id)
+    return await WebhookEndpointService(ctx).get(endpoint_id)
 
 
 @router.patch(
@@ -99,12 +84,12 @@ async def get_endpoint(endpoint_id: uuid.UUID, ctx: Ctx) -> WebhookEndpointRead:
 async def update_endpoint(
     endpoint_id: uuid.UUID, body: WebhookEndpointUpdate, ctx: Ctx
 ) -> WebhookEndpointRead:
-    return await service(ctx).update(endpoint_id, body)
+    return await WebhookEndpointService(ctx).update(endpoint_id, body)
 
 
 @router.delete("/{endpoint_id}", status_code=204, summary="Delete a webhook endpoint")
 async def delete_endpoint(endpoint_id: uuid.UUID, ctx: Ctx) -> Response:
-    await service(ctx).delete(endpoint_id)
+    await WebhookEndpointService(ctx).delete(endpoint_id)
     return Response(status_code=204)
 
 
@@ -113,11 +98,5 @@ async def delete_endpoint(endpoint_id: uuid.UUID, ctx: Ctx) -> Response:
     response_model=WebhookDeliveryPage,
     summary="An endpoint's deliveries and their attempts, newest first",
 )
-async def list_deliveries(
-    endpoint_id: uuid.UUID,
-    ctx: Ctx,
-    page: Page = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-) -> WebhookDeliveryPage:
-    return await service(ctx).list_deliveries(endpoint_id, Window(page, page_size, cursor))
+async def list_deliveries(endpoint_id: uuid.UUID, ctx: Ctx, window: Paging) -> WebhookDeliveryPage:
+    return await WebhookEndpointService(ctx).list_deliveries(endpoint_id, window)

@@ -3,13 +3,14 @@
 The signing secret is made here, returned once by :meth:`WebhookEndpointService.create`
 and stored only encrypted (``Keyring``, context :data:`SECRET_CONTEXT`). URLs pass the SSRF
 guard (``webhooks/ssrf.py``) on create and on change; event types must be known
-:class:`~patron.events.types.EventType` values or ``*``.
+:class:`~patron.events.types.EventType` values or ``*``. Every operation owns its unit of
+work (:mod:`patron.usecases`); :func:`disable_endpoint` is the one way an endpoint is
+disabled, by an admin's PATCH or by the dispatcher (in its own system transaction).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,15 +18,16 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patron.config import Settings
-from patron.errors import InvalidInput, NotFound
+from patron.errors import InvalidInput
 from patron.events import outbox
 from patron.events.types import EventType
-from patron.kit.crypto import Keyring
 from patron.kit.keyset import Window, newest_first
 from patron.models import WebhookDelivery, WebhookEndpoint
 from patron.models.webhook_delivery import DELIVERY_FAILED, DELIVERY_PENDING
 from patron.models.webhook_endpoint import ENDPOINT_DISABLED, ENDPOINT_ENABLED
 from patron.tenancy import TenantId
+from patron.usecases import Service, reads, writes
+from patron.webhooks.errors import WebhookEndpointNotFound
 from patron.webhooks.repository import WebhookDeliveryRepository, WebhookEndpointRepository
 from patron.webhooks.schemas import (
     WebhookDeliveryPage,
@@ -92,22 +94,65 @@ def disabled_event_data(endpoint: WebhookEndpoint, reason: str) -> dict[str, Any
     }
 
 
-@dataclass
-class WebhookEndpointService:
-    """Endpoint use cases for one tenant, in the caller's unit of work (never commits).
+async def require_endpoint(
+    session: AsyncSession, tenant: TenantId, endpoint_id: uuid.UUID, *, for_update: bool = False
+) -> WebhookEndpoint:
+    """The tenant's endpoint, on ``session``. Raises :class:`WebhookEndpointNotFound` (404)
+    for an unknown or another tenant's."""
+    endpoint = await WebhookEndpointRepository(session, tenant).get(
+        endpoint_id, for_update=for_update
+    )
+    if endpoint is None:
+        raise WebhookEndpointNotFound(endpoint_id)
+    return endpoint
 
-    The dispatcher builds one too (``trusted_tenant``, system-role session) to disable an
-    endpoint the same way an admin does."""
 
-    session: AsyncSession
-    tenant: TenantId
-    settings: Settings
-    keyring: Keyring
+async def disable_endpoint(
+    session: AsyncSession, tenant: TenantId, endpoint: WebhookEndpoint, reason: str
+) -> None:
+    """Disable a (locked) endpoint, fail its pending deliveries and record
+    ``webhook_endpoint.disabled`` (subject = the endpoint id), in ``session``'s transaction:
+    an admin's unit of work, or the dispatcher's system transaction (cross-tenant, so it
+    holds its own session rather than a tenant's unit)."""
+    endpoint.status = ENDPOINT_DISABLED
+    endpoint.disabled_at = datetime.now(UTC)
+    endpoint.disabled_reason = reason
+    deliveries = WebhookDeliveryRepository(session, tenant)
+    await session.execute(
+        deliveries.scoped(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.endpoint_id == endpoint.id,
+                WebhookDelivery.status == DELIVERY_PENDING,
+            )
+            .values(status=DELIVERY_FAILED, last_error="endpoint disabled", lease_id=None)
+        )
+    )
+    await outbox.record(
+        session,
+        tenant,
+        EventType.WEBHOOK_ENDPOINT_DISABLED,
+        str(endpoint.id),
+        disabled_event_data(endpoint, reason),
+    )
 
-    def __post_init__(self) -> None:
-        self.endpoints = WebhookEndpointRepository(self.session, self.tenant)
-        self.deliveries = WebhookDeliveryRepository(self.session, self.tenant)
 
+class WebhookEndpointService(Service):
+    """Endpoint use cases for one caller (:class:`patron.usecases.ServiceContext`)."""
+
+    @property
+    def endpoints(self) -> WebhookEndpointRepository:
+        return WebhookEndpointRepository(self.session, self.tenant)
+
+    @property
+    def deliveries(self) -> WebhookDeliveryRepository:
+        return WebhookDeliveryRepository(self.session, self.tenant)
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
+
+    @writes()
     async def create(self, body: WebhookEndpointCreate) -> WebhookEndpointCreated:
         """Register an endpoint; the answer carries its secret, which is never shown again.
 
@@ -121,7 +166,7 @@ class WebhookEndpointService:
                 url=url,
                 event_types=types,
                 description=body.description,
-                secret_encrypted=self.keyring.encrypt(secret, SECRET_CONTEXT),
+                secret_encrypted=self.app.keyring.encrypt(secret, SECRET_CONTEXT),
             )
         )
         await self.session.flush()
@@ -129,6 +174,7 @@ class WebhookEndpointService:
         read = WebhookEndpointRead.model_validate(endpoint, from_attributes=True)
         return WebhookEndpointCreated(**read.model_dump(), secret=secret)
 
+    @reads()
     async def list_endpoints(self, window: Window) -> WebhookEndpointPage:
         """The tenant's endpoints, newest first."""
         found = await newest_first(
@@ -145,19 +191,15 @@ class WebhookEndpointService:
             **found.envelope(),
         )
 
-    async def require(self, endpoint_id: uuid.UUID, *, for_update: bool = False) -> WebhookEndpoint:
-        """The tenant's endpoint; :class:`NotFound` (404) for an unknown or other tenant's."""
-        endpoint = await self.endpoints.get(endpoint_id, for_update=for_update)
-        if endpoint is None:
-            raise NotFound("webhook endpoint not found", webhook_endpoint_id=str(endpoint_id))
-        return endpoint
-
+    @reads()
     async def get(self, endpoint_id: uuid.UUID) -> WebhookEndpointRead:
-        """The endpoint without its secret; :class:`NotFound` (404) if unknown."""
+        """The endpoint without its secret; :class:`WebhookEndpointNotFound` (404) if
+        unknown."""
         return WebhookEndpointRead.model_validate(
-            await self.require(endpoint_id), from_attributes=True
+            await require_endpoint(self.session, self.tenant, endpoint_id), from_attributes=True
         )
 
+    @writes()
     async def update(
         self, endpoint_id: uuid.UUID, body: WebhookEndpointUpdate
     ) -> WebhookEndpointRead:
@@ -165,9 +207,9 @@ class WebhookEndpointService:
 
         ``enabled: true`` clears the failure streak; ``enabled: false`` fails its pending
         deliveries and records ``webhook_endpoint.disabled`` (reason ``disabled by API``).
-        Raises :class:`NotFound` (404) and :class:`InvalidInput` (422).
+        Raises :class:`WebhookEndpointNotFound` (404) and :class:`InvalidInput` (422).
         """
-        endpoint = await self.require(endpoint_id, for_update=True)
+        endpoint = await require_endpoint(self.session, self.tenant, endpoint_id, for_update=True)
         fields = body.model_fields_set
         if "url" in fields:
             if body.url is None:
@@ -186,43 +228,21 @@ class WebhookEndpointService:
             endpoint.consecutive_failures = 0
             endpoint.failing_since = None
         elif body.enabled is False and endpoint.status != ENDPOINT_DISABLED:
-            await self.disable(endpoint, "disabled by API")
+            await disable_endpoint(self.session, self.tenant, endpoint, "disabled by API")
         await self.session.flush()
         await self.session.refresh(endpoint)
         return WebhookEndpointRead.model_validate(endpoint, from_attributes=True)
 
-    async def disable(self, endpoint: WebhookEndpoint, reason: str) -> None:
-        """Disable a (locked) endpoint, fail its pending deliveries and record
-        ``webhook_endpoint.disabled`` with subject = the endpoint id."""
-        endpoint.status = ENDPOINT_DISABLED
-        endpoint.disabled_at = datetime.now(UTC)
-        endpoint.disabled_reason = reason
-        await self.session.execute(
-            self.deliveries.scoped(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.endpoint_id == endpoint.id,
-                    WebhookDelivery.status == DELIVERY_PENDING,
-                )
-                .values(status=DELIVERY_FAILED, last_error="endpoint disabled", lease_id=None)
-            )
-        )
-        await outbox.record(
-            self.session,
-            self.tenant,
-            EventType.WEBHOOK_ENDPOINT_DISABLED,
-            str(endpoint.id),
-            disabled_event_data(endpoint, reason),
-        )
-
+    @writes()
     async def delete(self, endpoint_id: uuid.UUID) -> None:
         """Delete an endpoint and its delivery history. 404 if unknown."""
-        endpoint = await self.require(endpoint_id, for_update=True)
+        endpoint = await require_endpoint(self.session, self.tenant, endpoint_id, for_update=True)
         await self.endpoints.remove(endpoint)
 
+    @reads()
     async def list_deliveries(self, endpoint_id: uuid.UUID, window: Window) -> WebhookDeliveryPage:
         """An endpoint's deliveries (attempt history), newest first. 404 if unknown."""
-        await self.require(endpoint_id)
+        await require_endpoint(self.session, self.tenant, endpoint_id)
         found = await newest_first(
             self.session,
             self.deliveries.of_endpoint(endpoint_id),

@@ -1,0 +1,31 @@
+"""What a client is told when it is refused: a domain error's problem body (compared with
+the one the HTTP API rendered before the error had its own class), and a CLI usage
+error's exit code and message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from click.testing import Result
+
+from patron.errors import PatronError
+
+# A usage error (bad option or value) exits 2 (click's UsageError.exit_code), not 1 as a
+# traceback would.
+USAGE_ERROR = 2
+
+
+def problem_of(error: PatronError) -> dict[str, Any]:
+    """``error``'s problem object as the one handler renders it (without ``trace_id``),
+    less ``title``, which follows from the status."""
+    body = error.to_problem()
+    body.pop("title")
+    return body
+
+
+def usage_error(result: Result) -> str:
+    """The message of a refused CLI invocation, with rich's box and line wrapping removed,
+    after checking it ended as a usage error (exit 2, no exception but ``SystemExit``)."""
+    assert result.exit_code == USAGE_ERROR, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    return " ".join(result.output.replace("│", " ").split())
