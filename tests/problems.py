@@ -9,6 +9,7 @@ from typing import Any
 from click.testing import Result
 
 from patron.errors import PatronError
+from tests.conftest import cli_failure
 
 # A usage error (bad option or value) exits 2 (click's UsageError.exit_code), not 1 as a
 # traceback would.
@@ -24,8 +25,6 @@ def problem_of(error: PatronError) -> dict[str, Any]:
 
 
 def usage_error(result: Result) -> str:
-    """The message of a refused CLI invocation, with rich's box and line wrapping removed,
-    after checking it ended as a usage error (exit 2, no exception but ``SystemExit``)."""
-    assert result.exit_code == USAGE_ERROR, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    return " ".join(result.output.replace("│", " ").split())
+    """The message of a refused CLI invocation, after checking it ended as a usage error
+    (exit 2 through ``SystemExit``, no traceback): :func:`tests.conftest.cli_failure`."""
+    return cli_failure(result, USAGE_ERROR)
