@@ -43,3 +43,10 @@ class IdentitiesSplit(Conflict):
             conflicting_customer_id=customer_ids[0],
             conflicting_customer_ids=customer_ids,
         )
+
+
+class MergeSourceNotFound(NotFound):
+    """404: the customer to merge in (``source_id``) is not a live customer of the tenant."""
+
+    def __init__(self, source_id: uuid.UUID) -> None:
+        super().__init__("source customer not found", source_id=str(source_id))

@@ -28,10 +28,10 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patron.auth.principal import Principal
-from patron.customers.errors import CustomerNotFound
+from patron.customers.errors import CustomerNotFound, MergeSourceNotFound
 from patron.customers.repository import CustomerRepository
 from patron.customers.schemas import CustomerRead, MergeResult
-from patron.errors import InvalidInput, NotFound
+from patron.errors import InvalidInput
 from patron.events import outbox
 from patron.events.types import EventType
 from patron.identities.repository import IdentityRepository
@@ -85,7 +85,7 @@ async def merge_customers(
 ) -> MergeResult:
     """Merge ``source_id`` into ``survivor_id`` in the open write unit of ``svc`` (the
     customer service). Raises :class:`InvalidInput` (422) if they are the same,
-    :class:`CustomerNotFound` / :class:`NotFound` (404) if either is not a live customer of
+    :class:`CustomerNotFound` / :class:`MergeSourceNotFound` (404) if either is not a live customer of
     the tenant."""
     if survivor_id == source_id:
         raise InvalidInput("a customer cannot be merged into itself", loc=["body", "source_id"])
@@ -93,7 +93,7 @@ async def merge_customers(
     if survivor_id not in rows:
         raise CustomerNotFound(survivor_id)
     if source_id not in rows:
-        raise NotFound("source customer not found", source_id=str(source_id))
+        raise MergeSourceNotFound(source_id)
     survivor, source = rows[survivor_id]._mapping, rows[source_id]._mapping
 
     survivor_keys = await svc.identity_repo.of_customer(survivor_id)
