@@ -85,8 +85,8 @@ async def merge_customers(
 ) -> MergeResult:
     """Merge ``source_id`` into ``survivor_id`` in the open write unit of ``svc`` (the
     customer service). Raises :class:`InvalidInput` (422) if they are the same,
-    :class:`CustomerNotFound` / :class:`MergeSourceNotFound` (404) if either is not a live customer of
-    the tenant."""
+    :class:`CustomerNotFound` / :class:`MergeSourceNotFound` (404) if either is not a live
+    customer of the tenant."""
     if survivor_id == source_id:
         raise InvalidInput("a customer cannot be merged into itself", loc=["body", "source_id"])
     rows = {r.id: r for r in await svc.repo.get_many_for_update([survivor_id, source_id])}
