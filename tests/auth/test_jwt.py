@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
 import pytest
 
@@ -32,7 +33,6 @@ async def test_valid_token_with_role_alias(
         ({"expires_in": -120}, "expired"),
         ({"audience": "someone-else"}, "audience"),
         ({"issuer": "https://evil.test/"}, "issuer"),
-        ({"roles": ["superhero"]}, "role"),
     ],
 )
 async def test_invalid_tokens_are_401(
@@ -42,6 +42,19 @@ async def test_invalid_tokens_are_401(
     response = await client.get(BASE, headers=bearer(issuer.token(**params)))
     assert response.status_code == 401, reason
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_valid_token_with_no_known_role_is_403_and_writes_nothing(
+    client: httpx.AsyncClient, issuer: Issuer, tenant: str, db: asyncpg.Pool
+) -> None:
+    token = issuer.token(roles=["superhero"], tenant_id=tenant)
+    listed = await client.get(BASE, headers=bearer(token))
+    assert listed.status_code == 403, listed.text
+    assert listed.json()["detail"] == "this role may not call this operation"
+    assert "www-authenticate" not in listed.headers
+    created = await client.post(BASE, json={"first_name": "A"}, headers=bearer(token))
+    assert created.status_code == 403
+    assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 0
 
 
 async def test_tampered_and_garbage_tokens_are_401(

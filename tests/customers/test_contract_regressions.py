@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
 import pytest
 
@@ -81,3 +82,56 @@ async def test_largest_storable_json_is_kept(
         nested = {"a": nested}
     body = await create_customer(client, admin, first_name="Ada", attributes=nested)
     assert body["attributes"] == nested
+
+
+async def test_messenger_is_an_alias_of_facebook(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    """Messaging webhooks name Facebook's channel ``messenger``: accepted on input, stored
+    and answered as ``facebook``; an unknown platform is 422 naming the allowed values."""
+    upserted = await client.post(
+        "/api/v1/customers/upsert?app_id=7&psid=99&platform=messenger", headers=admin
+    )
+    assert upserted.status_code == 201, upserted.text
+    assert upserted.json()["customer"]["platform"] == "facebook"
+    created = await client.post(
+        "/api/v1/customers", json={"email": "m@example.com", "platform": "Messenger"}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["platform"] == "facebook"
+    stored = await db.fetch("SELECT DISTINCT platform FROM customers WHERE tenant_id = $1", tenant)
+    assert [r["platform"] for r in stored] == ["facebook"]
+    listed = await client.get("/api/v1/customers", params={"platform": "messenger"}, headers=admin)
+    assert listed.status_code == 200
+    assert listed.json()["total"] == 2
+    refused = await client.post(
+        "/api/v1/customers", json={"email": "t@example.com", "platform": "tiktok"}, headers=admin
+    )
+    assert refused.status_code == 422
+    assert "'instagram', 'facebook', 'web', 'whatsapp' or 'other'" in refused.json()["detail"]
+    assert refused.json()["errors"][0]["loc"] == ["body", "platform"]
+
+
+async def test_a_transition_to_the_current_state_changes_nothing(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    """Blocking a BLOCKED customer or unblocking an ACTIVE one answers 200 with the same
+    version and ``blocked_at`` and records no event."""
+    customer = await create_customer(client, admin, email="b@example.com")
+    url = f"/api/v1/customers/{customer['id']}"
+    unblocked = await client.post(f"{url}/unblock", headers=admin)
+    assert unblocked.status_code == 200
+    assert unblocked.json()["version"] == customer["version"]
+    first = await client.post(f"{url}/block", json={"reason": "spam"}, headers=admin)
+    assert first.status_code == 200
+    again = await client.post(f"{url}/block", json={"reason": "other"}, headers=admin)
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert again.headers["ETag"] == first.headers["ETag"]
+    types = [
+        r["type"]
+        for r in await db.fetch(
+            "SELECT type FROM outbox_events WHERE tenant_id = $1 ORDER BY seq", tenant
+        )
+    ]
+    assert types == ["customer.created", "customer.blocked"]

@@ -104,11 +104,13 @@ class JwksVerifier:
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
-    """Map verified claims ``sub``, ``tenant_id``, ``roles`` (or ``role``) to a principal."""
+    """Map verified claims ``sub``, ``tenant_id``, ``roles`` (or ``role``) to a principal.
+
+    Roles Patron does not know are dropped: a valid token whose roles are all unknown is a
+    principal with no role, refused by every route with 403 (its credentials are fine;
+    the role is not allowed), not 401."""
     subject = str(claims["sub"])
     roles = parse_roles(claims.get("roles", claims.get("role")))
-    if not roles:
-        raise Unauthorized("token carries no known role")
     tenant = claims.get("tenant_id")
     customer_id: uuid.UUID | None = None
     if Role.CUSTOMER in roles:

@@ -42,11 +42,22 @@ class CustomerType(StrEnum):
 
 
 class Platform(StrEnum):
+    """Where a customer talks to the business. ``messenger`` (Facebook Messenger, as
+    messaging webhooks name it) is accepted on input and stored as ``facebook``
+    (API.md "Customers")."""
+
     INSTAGRAM = "instagram"
     FACEBOOK = "facebook"
     WEB = "web"
     WHATSAPP = "whatsapp"
     OTHER = "other"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Platform | None:
+        # Messenger is Facebook's messaging channel: an alias, never a stored value
+        if isinstance(value, str) and value.lower() == "messenger":
+            return cls.FACEBOOK
+        return None
 
 
 READ_ONLY_FIELDS = frozenset(

@@ -302,8 +302,12 @@ class CustomerService(Service):
 
     @writes()
     async def block(self, customer_id: uuid.UUID, reason: str | None) -> CustomerRead:
-        """Set status BLOCKED with ``blocked_at`` and ``block_reason``. Raises 404."""
+        """Set status BLOCKED with ``blocked_at`` and ``block_reason``. A customer already
+        BLOCKED is answered as is: same version, no event (a transition to the state a
+        customer is in changes nothing). Raises 404."""
         row = await self._locked(customer_id)
+        if row.status == CustomerStatus.BLOCKED.value:
+            return customer_read(row)
         now = datetime.now(UTC)
         columns = await self.repo.update(
             customer_id,
@@ -325,8 +329,11 @@ class CustomerService(Service):
 
     @writes()
     async def unblock(self, customer_id: uuid.UUID, reason: str | None) -> CustomerRead:
-        """Back to ACTIVE; ``blocked_at`` and ``block_reason`` are cleared. Raises 404."""
+        """Back to ACTIVE; ``blocked_at`` and ``block_reason`` are cleared. A customer already
+        ACTIVE is answered as is: same version, no event. Raises 404."""
         row = await self._locked(customer_id)
+        if row.status == CustomerStatus.ACTIVE.value:
+            return customer_read(row)
         columns = await self.repo.update(
             customer_id,
             {"status": CustomerStatus.ACTIVE.value, "blocked_at": None, "block_reason": None},
