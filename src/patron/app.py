@@ -18,6 +18,7 @@ from patron.context import AppContext, build_context
 from patron.http.idempotency import replay_response
 from patron.http.middleware import (
     BodyLimitMiddleware,
+    CamelCaseQueryMiddleware,
     IdempotencyMiddleware,
     RequestContextMiddleware,
 )
@@ -104,6 +105,7 @@ def create_app(
     app.add_exception_handler(IdempotentReplay, replay_response)
     mount_routes(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(CamelCaseQueryMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_request_body_bytes,

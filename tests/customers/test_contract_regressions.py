@@ -135,3 +135,34 @@ async def test_a_transition_to_the_current_state_changes_nothing(
         )
     ]
     assert types == ["customer.created", "customer.blocked"]
+
+
+async def test_list_parameters_accept_their_camel_case_aliases(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """``pageSize``, ``sortBy``, ``sortOrder`` and the filters' camelCase names work in the
+    query string as they do in bodies (API.md "Conventions")."""
+    for n, email in enumerate(["c@example.com", "a@example.com", "b@example.com"]):
+        await create_customer(client, admin, email=email, customer_type="VIP" if n else "RETAIL")
+    camel = await client.get(
+        "/api/v1/customers",
+        params={"pageSize": 2, "sortBy": "email", "sortOrder": "asc", "customerType": "VIP"},
+        headers=admin,
+    )
+    assert camel.status_code == 200, camel.text
+    body = camel.json()
+    assert [c["email"] for c in body["customers"]] == ["a@example.com", "b@example.com"]
+    assert (body["page_size"], body["total"]) == (2, 2)
+    snake = await client.get(
+        "/api/v1/customers",
+        params={"page_size": 2, "sort_by": "email", "sort_order": "asc", "customer_type": "VIP"},
+        headers=admin,
+    )
+    assert snake.json() == body
+    both = await client.get(
+        "/api/v1/customers", params={"sort_by": "email", "sortBy": "last_name"}, headers=admin
+    )
+    assert both.status_code == 422
+    assert both.json()["errors"] == [
+        {"loc": ["query", "sort_by"], "msg": "sort_by and sortBy disagree", "type": "value_error"}
+    ]

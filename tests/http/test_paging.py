@@ -75,7 +75,7 @@ async def test_page_size_and_page_size_alias_that_disagree_are_422(
         ({"page": 100_001}, ["query", "page"]),
         ({"page_size": 0}, ["query", "page_size"]),
         ({"page_size": 101}, ["query", "page_size"]),
-        ({"pageSize": 101}, ["query", "pageSize"]),
+        ({"pageSize": 101}, ["query", "page_size"]),
         ({"cursor": "x" * 1001}, ["query", "cursor"]),
         ({"cursor": "not-a-cursor"}, ["query", "cursor"]),
     ],

@@ -6,14 +6,16 @@ keep streaming responses intact.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import structlog
 from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from patron.errors import PayloadTooLarge
+from patron.errors import InvalidInput, PayloadTooLarge
 from patron.http.idempotency import finish_idempotent_request
 from patron.http.problems import error_response
 from patron.idempotency.service import PendingKey
@@ -170,3 +172,48 @@ class BodyLimitMiddleware:
 
     def _error(self, limit: int) -> PayloadTooLarge:
         return PayloadTooLarge(f"request body is larger than {limit} bytes", max_bytes=limit)
+
+
+# A camelCase query parameter name (``pageSize``, ``sortBy``, ``createdAfter``).
+_CAMEL_KEY = re.compile(r"[a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)+")
+_UPPER = re.compile(rb"[A-Z]")
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+
+
+class CamelCaseQueryMiddleware:
+    """Query parameters accept their camelCase aliases (API.md "Conventions"), for every
+    route in one place: ``?pageSize=5&sortBy=email`` reaches the routes as
+    ``?page_size=5&sort_by=email``. A parameter given both ways with different values is
+    422 naming both (``page_size and pageSize disagree``); the same value twice is one.
+
+    Query strings without an upper-case letter (most requests) pass untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query: bytes = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if not query or not _UPPER.search(query):
+            await self.app(scope, receive, send)
+            return
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+        given = {key: value for key, value in pairs}
+        renamed: list[tuple[str, str]] = []
+        for key, value in pairs:
+            if _CAMEL_KEY.fullmatch(key):
+                snake = _snake(key)
+                if snake in given and given[snake] != value:
+                    detail = f"{snake} and {key} disagree"
+                    response = error_response(InvalidInput(detail, loc=["query", snake]))
+                    await response(scope, receive, send)
+                    return
+                if snake in given:
+                    continue  # the same value under both names: once is enough
+                key = snake
+            renamed.append((key, value))
+        scope = {**scope, "query_string": urlencode(renamed).encode("latin-1")}
+        await self.app(scope, receive, send)

@@ -15,7 +15,6 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from patron.errors import InvalidInput
 from patron.kit.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Window
 
 MAX_PAGE = 100_000
@@ -33,22 +32,15 @@ Cursor = Annotated[
 def page_window(
     page: PageNumber = 1,
     page_size: Annotated[
-        int | None,
+        int,
         Query(ge=1, le=MAX_PAGE_SIZE, description=f"Rows a page (default {DEFAULT_PAGE_SIZE})"),
-    ] = None,
-    page_size_alias: Annotated[
-        int | None, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE, include_in_schema=False)
-    ] = None,
+    ] = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Window:
-    """The :class:`Window` a list request asks for. Raises :class:`InvalidInput` (422)
-    when ``page_size`` and ``pageSize`` disagree."""
-    if page_size is not None and page_size_alias is not None and page_size != page_size_alias:
-        raise InvalidInput(
-            "page_size and pageSize disagree", loc=["query", "page_size"], type="value_error"
-        )
-    size = page_size if page_size is not None else page_size_alias
-    return Window(page=page, page_size=size or DEFAULT_PAGE_SIZE, cursor=cursor)
+    """The :class:`Window` a list request asks for. ``pageSize`` reaches it as
+    ``page_size`` (:class:`patron.http.middleware.CamelCaseQueryMiddleware`, which also
+    refuses the two disagreeing)."""
+    return Window(page=page, page_size=page_size, cursor=cursor)
 
 
 def limit_window(
