@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from patron.auth.principal import Role
 from patron.context import AppContext
+from patron.kit.pagination import Page
 from patron.tenancy import trusted_tenant
 from tests.conftest import ApiKeyFactory, TokenFactory, create_customer, outbox_rows
 
@@ -121,7 +122,8 @@ async def test_current_state_is_derived_and_history_is_newest_first(
     me = await create_customer(client, admin, first_name="Ledger")
     empty = (await client.get(url(me["id"]), headers=admin)).json()
     assert empty["current"] == dict.fromkeys(PURPOSES)
-    assert (empty["history"], empty["total"], empty["next_cursor"]) == ([], 0, None)
+    assert (empty["consents"], empty["total"], empty["next_cursor"]) == ([], 0, None)
+    assert set(empty) - {"consents", "current"} == set(Page.model_fields)  # no "history" key
 
     now = datetime.now(UTC)
     grant = (
@@ -150,20 +152,20 @@ async def test_current_state_is_derived_and_history_is_newest_first(
     assert ledger["current"]["email_marketing"]["id"] == grant["id"]
     assert ledger["current"]["profiling"]["id"] == profiling["id"]
     assert ledger["current"]["sms_marketing"] is None
-    assert [h["id"] for h in ledger["history"]] == [
+    assert [h["id"] for h in ledger["consents"]] == [
         profiling["id"],
         grant["id"],
         backdated.json()["id"],
     ]
     assert (ledger["total"], ledger["page"], ledger["total_pages"]) == (3, 1, 1)
     paged = (await client.get(url(me["id"]), params={"page_size": 2}, headers=admin)).json()
-    assert [h["id"] for h in paged["history"]] == [profiling["id"], grant["id"]]
+    assert [h["id"] for h in paged["consents"]] == [profiling["id"], grant["id"]]
     rest = (
         await client.get(
             url(me["id"]), params={"page_size": 2, "cursor": paged["next_cursor"]}, headers=admin
         )
     ).json()
-    assert [h["id"] for h in rest["history"]] == [backdated.json()["id"]]
+    assert [h["id"] for h in rest["consents"]] == [backdated.json()["id"]]
     assert rest["current"] == ledger["current"]
 
 

@@ -113,7 +113,8 @@ class ConsentState(BaseModel):
 
 
 class ConsentLedger(Page):
-    """``current`` derived from the ledger, and ``history`` newest first, paged."""
+    """``current`` derived from the ledger, and the ``consents`` (the ledger's entries) newest
+    first, paged: a list of other things uses its own plural (API.md "Conventions")."""
 
     current: ConsentState
-    history: list[ConsentRead]
+    consents: list[ConsentRead]

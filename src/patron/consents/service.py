@@ -67,7 +67,7 @@ class ConsentService(CustomerSubresourceService):
         )
         return ConsentLedger(
             current=current,
-            history=[consent_read(row) for row in found.rows],
+            consents=[consent_read(row) for row in found.rows],
             **found.envelope(),
         )
 
