@@ -166,3 +166,25 @@ async def test_list_parameters_accept_their_camel_case_aliases(
     assert both.json()["errors"] == [
         {"loc": ["query", "sort_by"], "msg": "sort_by and sortBy disagree", "type": "value_error"}
     ]
+
+
+async def test_upsert_query_parameter_errors_name_the_query(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    """An invalid field sent as a query parameter of /upsert is located in the query, in
+    the same ``loc`` / ``detail`` format as any other 422; nothing is written."""
+    response = await client.post(
+        "/api/v1/customers/upsert?app_id=1&psid=2&marketing_opt_in=perhaps", headers=admin
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert [e["loc"] for e in problem["errors"]] == [["query", "marketing_opt_in"]]
+    assert problem["detail"].startswith("query.marketing_opt_in: ")
+    in_body = await client.post(
+        "/api/v1/customers/upsert?app_id=1",
+        json={"psid": "2", "marketing_opt_in": "perhaps"},
+        headers=admin,
+    )
+    assert in_body.status_code == 422
+    assert [e["loc"] for e in in_body.json()["errors"]] == [["body", "marketing_opt_in"]]
+    assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 0

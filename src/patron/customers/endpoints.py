@@ -181,10 +181,15 @@ async def upsert_customer(
     try:
         merged = CustomerUpsert.model_validate(fields)
     except ValidationError as exc:
+        # name where each invalid field came from: the body wins over the query string
+        from_body = body.model_fields_set if body is not None else set()
         errors = validation_errors(exc.errors())
         for err in errors:
-            err["loc"] = ["body", *err["loc"]]
-        raise InvalidInput(errors[0]["msg"] if errors else "invalid input", errors=errors) from exc
+            origin = "body" if err["loc"] and err["loc"][0] in from_body else "query"
+            err["loc"] = [origin, *err["loc"]]
+        first = errors[0] if errors else {"loc": ["query"], "msg": "invalid input"}
+        detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        raise InvalidInput(detail, errors=errors) from exc
     return _upsert_response(request, await CustomerService(ctx).upsert(merged))
 
 
