@@ -521,7 +521,7 @@ async def test_upsert_needs_an_identity_and_rejects_unknown_query(
         f"{BASE}/upsert", params={"psid": "1", "bogus": "x"}, headers=admin
     )
     assert response.status_code == 422
-    assert response.json()["errors"][0]["loc"] == ["body", "bogus"]
+    assert response.json()["errors"][0]["loc"] == ["query", "bogus"]  # it came in the query string
 
 
 async def test_upsert_with_identities_of_two_customers_is_409(
