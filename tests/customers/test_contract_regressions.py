@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import httpx
 import pytest
@@ -188,3 +190,41 @@ async def test_upsert_query_parameter_errors_name_the_query(
     assert in_body.status_code == 422
     assert [e["loc"] for e in in_body.json()["errors"]] == [["body", "marketing_opt_in"]]
     assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("interaction", "occurred_at"),
+        ("communications", "occurred_at"),
+        ("consents", "captured_at"),
+        ("orders", "placed_at"),
+    ],
+)
+async def test_date_times_are_rfc_3339_strings_only(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    api_key_headers: Any,
+    tenant: str,
+    db: asyncpg.Pool,
+    path: str,
+    field: str,
+) -> None:
+    """A number is not a date-time (``0`` was read as 1970-01-01): 422 naming the field,
+    nothing written."""
+    customer = await create_customer(client, admin, email="t@example.com")
+    headers = await api_key_headers("service", tenant) if path == "orders" else admin
+    body: dict[str, Any] = {field: 0}
+    if path == "communications":
+        body |= {"channel": "EMAIL", "direction": "INBOUND", "summary": "hi"}
+    if path == "consents":
+        body |= {"purpose": "email_marketing", "status": "granted", "source": "form"}
+    if path == "orders":
+        body |= {"order_id": "o-1", "total": "10.00", "currency": "USD", "status": "PAID"}
+    send = client.patch if path == "interaction" else client.post
+    response = await send(f"/api/v1/customers/{customer['id']}/{path}", json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["errors"]] == [["body", field]]
+    assert "RFC 3339" in response.json()["errors"][0]["msg"]
+    events = await db.fetchval("SELECT count(*) FROM outbox_events WHERE tenant_id = $1", tenant)
+    assert events == 1  # customer.created only

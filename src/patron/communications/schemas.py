@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from patron.kit.datetimes import Rfc3339DateTime
 from patron.kit.pagination import Page
 
 # How far in the future a client clock may be: a later occurred_at is refused, so it
@@ -49,7 +50,7 @@ class CommunicationCreate(BaseModel):
     subject: Annotated[str, Field(max_length=500)] | None = None
     summary: Annotated[str, Field(max_length=10_000)] | None = None
     external_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    occurred_at: datetime | None = None
+    occurred_at: Rfc3339DateTime | None = None
 
     @field_validator("occurred_at")
     @classmethod

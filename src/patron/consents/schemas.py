@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from patron.kit.datetimes import Rfc3339DateTime
 from patron.kit.pagination import Page
 
 # A captured_at later than now plus this is refused: a future entry would hold the
@@ -63,7 +64,7 @@ class ConsentCreate(BaseModel):
     status: ConsentStatus
     source: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     legal_basis: LegalBasis | None = None
-    captured_at: datetime | None = None
+    captured_at: Rfc3339DateTime | None = None
     ip_address: Annotated[str, Field(max_length=45)] | None = None
     user_agent: Annotated[str, Field(max_length=1000)] | None = None
 

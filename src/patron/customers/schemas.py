@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from patron.kit.datetimes import Rfc3339DateTime
 from patron.kit.jsonutil import check_storable
 from patron.kit.pagination import Page
 from patron.kit.validation import ContactPointError, normalize_email
@@ -258,7 +259,7 @@ class InteractionRequest(_Input):
         }
     )
 
-    occurred_at: datetime | None = None
+    occurred_at: Rfc3339DateTime | None = None
     channel: Annotated[str, Field(max_length=32)] | None = None
 
     @field_validator("occurred_at")

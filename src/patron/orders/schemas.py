@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from patron.customers.schemas import StatsRead
+from patron.kit.datetimes import Rfc3339DateTime
 from patron.kit.jsonutil import check_storable, dumps
 from patron.kit.pagination import Page
 
@@ -120,7 +121,7 @@ class OrderRecord(BaseModel):
     total: Annotated[Decimal, Field(ge=0, lt=MAX_TOTAL, allow_inf_nan=False)] | None = None
     currency: Annotated[str, Field(min_length=3, max_length=3)] | None = None
     status: OrderStatus | None = None
-    placed_at: datetime | None = None
+    placed_at: Rfc3339DateTime | None = None
     metadata: dict[str, Any] | None = None
 
     @field_validator("currency")
@@ -176,7 +177,7 @@ class AppointmentRecord(BaseModel):
 
     appointment_id: ExternalId
     service: Label | None = None
-    starts_at: datetime | None = None
+    starts_at: Rfc3339DateTime | None = None
     status: AppointmentStatus | None = None
     metadata: dict[str, Any] | None = None
 
