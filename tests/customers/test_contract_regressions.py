@@ -228,3 +228,17 @@ async def test_date_times_are_rfc_3339_strings_only(
     assert "RFC 3339" in response.json()["errors"][0]["msg"]
     events = await db.fetchval("SELECT count(*) FROM outbox_events WHERE tenant_id = $1", tenant)
     assert events == 1  # customer.created only
+
+
+async def test_405_lists_every_method_of_the_resource(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """RFC 9110 §15.5.6: ``Allow`` names all the methods the resource supports, not just
+    those of the first route that matched the path."""
+    customer = await create_customer(client, admin, email="allow@example.com")
+    response = await client.request("OPTIONS", f"/api/v1/customers/{customer['id']}", headers=admin)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, PATCH, PUT"
+    assert response.headers["content-type"] == "application/problem+json"
+    collection = await client.request("PUT", "/api/v1/customers", headers=admin)
+    assert collection.headers["allow"] == "GET, POST"

@@ -16,9 +16,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from patron.errors import Conflict, InvalidInput, PatronError, validation_errors
 from patron.kit.jsonutil import dumps
@@ -135,6 +137,16 @@ def database_error_problem(exc: Exception) -> PatronError:
     return PatronError("An unexpected database error occurred.")
 
 
+def allowed_methods(app: Any, path: str) -> list[str]:
+    """Every HTTP method some route of ``app`` serves at ``path``, sorted (for ``Allow``)."""
+    methods: set[str] = set()
+    for rc in iter_route_contexts(app.routes):
+        route_methods = getattr(rc.original_route, "methods", None)
+        if rc.path and route_methods and compile_path(rc.path)[0].match(path):
+            methods |= set(route_methods)
+    return sorted(methods)
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the single problem+json rendering for every exception kind, and say so in
     the OpenAPI document (:func:`document_problems`)."""
@@ -150,9 +162,14 @@ def install_handlers(app: FastAPI) -> None:
         detail = f"{where}: {msg}" if where else msg
         return error_response(InvalidInput(detail, errors=errs))
 
-    async def on_http(_: Request, exc: Exception) -> Response:
+    async def on_http(request: Request, exc: Exception) -> Response:
         exc = cast(StarletteHTTPException, exc)
         status = exc.status_code
+        headers = dict(exc.headers or {})
+        if status == 405:
+            # Starlette names only the first route that matched the path; RFC 9110 §15.5.6
+            # wants every method the resource supports
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
         detail = exc.detail if isinstance(exc.detail, str) else phrase
         problem = {
@@ -161,7 +178,7 @@ def install_handlers(app: FastAPI) -> None:
             "status": status,
             "detail": detail,
         }
-        return problem_response(problem, dict(exc.headers or {}))
+        return problem_response(problem, headers)
 
     async def on_database(_: Request, exc: Exception) -> Response:
         return error_response(database_error_problem(exc))
