@@ -81,6 +81,10 @@ class PreconditionFailed(PatronError):
     status, title, slug = 412, "Precondition Failed", "precondition-failed"
 
 
+class UnsupportedMediaType(PatronError):
+    status, title, slug = 415, "Unsupported Media Type", "unsupported-media-type"
+
+
 class PayloadTooLarge(PatronError):
     status, title, slug = 413, "Content Too Large", "content-too-large"
 

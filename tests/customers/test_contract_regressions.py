@@ -242,3 +242,27 @@ async def test_405_lists_every_method_of_the_resource(
     assert response.headers["content-type"] == "application/problem+json"
     collection = await client.request("PUT", "/api/v1/customers", headers=admin)
     assert collection.headers["allow"] == "GET, POST"
+
+
+async def test_a_body_that_is_not_json_is_400_or_415(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    """Malformed JSON is 400 saying where (line and column); JSON sent as another media
+    type is 415; neither writes anything."""
+    broken = await client.post(
+        "/api/v1/customers",
+        content=b'{"email": "a@example.com",\n "first_name": }',
+        headers={**admin, "Content-Type": "application/json"},
+    )
+    assert broken.status_code == 400, broken.text
+    problem = broken.json()
+    assert (problem["line"], problem["column"]) == (2, 16)
+    assert problem["detail"] == "the body is not valid JSON: Expecting value at line 2, column 16"
+    plain = await client.post(
+        "/api/v1/customers",
+        content=b'{"email": "a@example.com"}',
+        headers={**admin, "Content-Type": "text/plain"},
+    )
+    assert plain.status_code == 415, plain.text
+    assert plain.json()["detail"] == "this route takes application/json, not text/plain"
+    assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 0

@@ -122,12 +122,14 @@ async def test_create_rejects_bad_input_with_422_and_writes_nothing(
     assert await outbox_rows(db, tenant) == []
 
 
-async def test_malformed_json_is_422(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+async def test_malformed_json_is_400(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    # API.md "Conventions": malformed JSON 400 (invalid fields in valid JSON are 422)
     response = await client.post(
         BASE, content=b"{not json", headers={**admin, "Content-Type": "application/json"}
     )
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
+    assert (response.json()["line"], response.json()["column"]) == (1, 2)
 
 
 async def test_nul_byte_is_a_client_error(

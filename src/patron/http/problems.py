@@ -8,6 +8,7 @@ and, for 422, ``errors: [{"loc", "msg", "type"}]`` (API.md "Conventions").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, cast
 
@@ -22,7 +23,14 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from patron.errors import Conflict, InvalidInput, PatronError, validation_errors
+from patron.errors import (
+    BadRequest,
+    Conflict,
+    InvalidInput,
+    PatronError,
+    UnsupportedMediaType,
+    validation_errors,
+)
 from patron.kit.jsonutil import dumps
 from patron.tracing import current_trace_id
 
@@ -66,6 +74,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"model": ProblemDetails, "description": "Identity held by another customer"},
     412: {"model": ProblemDetails, "description": "If-Match does not match the current ETag"},
     413: {"model": ProblemDetails, "description": "Request body too large"},
+    415: {"model": ProblemDetails, "description": "A body sent as another media type than JSON"},
     422: {"model": ValidationProblem, "description": "Invalid input"},
     429: {"model": ProblemDetails, "description": "Rate limited; see Retry-After"},
 }
@@ -137,6 +146,35 @@ def database_error_problem(exc: Exception) -> PatronError:
     return PatronError("An unexpected database error occurred.")
 
 
+_JSON_TYPES = ("application/json", "application/problem+json")
+
+
+async def _unreadable_body(request: Request, errors: Sequence[Any]) -> PatronError | None:
+    """A body that is not JSON at all, as opposed to JSON with invalid fields (422): 400
+    with the line and column of a syntax error, or 415 when it was sent as another media
+    type to a route that takes JSON (API.md "Conventions"). None otherwise."""
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid" and len(loc) == 2 and isinstance(loc[1], int):
+            text = (await request.body()).decode("utf-8", "replace")
+            line = text.count("\n", 0, loc[1]) + 1
+            column = loc[1] - (text.rfind("\n", 0, loc[1]) + 1) + 1
+            reason = str((error.get("ctx") or {}).get("error") or "JSON decode error")
+            return BadRequest(
+                f"the body is not valid JSON: {reason} at line {line}, column {column}",
+                line=line,
+                column=column,
+            )
+        if loc == ("body",) and error.get("type") == "model_attributes_type":
+            media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media_type and media_type not in _JSON_TYPES and not media_type.endswith("+json"):
+                return UnsupportedMediaType(
+                    f"this route takes application/json, not {media_type}",
+                    accepted=["application/json"],
+                )
+    return None
+
+
 def allowed_methods(app: Any, path: str) -> list[str]:
     """Every HTTP method some route of ``app`` serves at ``path``, sorted (for ``Allow``)."""
     methods: set[str] = set()
@@ -154,8 +192,12 @@ def install_handlers(app: FastAPI) -> None:
     async def on_patron(_: Request, exc: Exception) -> Response:
         return error_response(cast(PatronError, exc))
 
-    async def on_validation(_: Request, exc: Exception) -> Response:
+    async def on_validation(request: Request, exc: Exception) -> Response:
         exc = cast(RequestValidationError | ValidationError, exc)
+        if isinstance(exc, RequestValidationError):
+            refused = await _unreadable_body(request, exc.errors())
+            if refused is not None:
+                return error_response(refused)
         errs = validation_errors(exc.errors())
         msg = str(errs[0]["msg"]) if errs else "invalid input"
         where = ".".join(str(p) for p in errs[0]["loc"]) if errs else ""
