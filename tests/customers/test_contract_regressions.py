@@ -266,3 +266,28 @@ async def test_a_body_that_is_not_json_is_400_or_415(
     assert plain.status_code == 415, plain.text
     assert plain.json()["detail"] == "this route takes application/json, not text/plain"
     assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 0
+
+
+async def _chunks(data: bytes, size: int = 64 * 1024) -> Any:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def test_a_chunked_body_over_the_limit_is_413_like_a_declared_one(
+    client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    """Without Content-Length (Transfer-Encoding: chunked) a 2 MB body is refused as 413,
+    as it is with one; a small chunked body is served."""
+    big = b'{"first_name": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    headers = {**admin, "Content-Type": "application/json"}
+    chunked = await client.post("/api/v1/customers", content=_chunks(big), headers=headers)
+    assert chunked.status_code == 413, chunked.text
+    assert chunked.json()["max_bytes"] == 1024 * 1024
+    declared = await client.post("/api/v1/customers", content=big, headers=headers)
+    assert declared.status_code == 413
+    assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 0
+    small = await client.post(
+        "/api/v1/customers", content=_chunks(b'{"first_name": "Ada"}', 4), headers=headers
+    )
+    assert small.status_code == 201, small.text
+    assert small.json()["first_name"] == "Ada"

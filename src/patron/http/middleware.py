@@ -132,8 +132,9 @@ class BodyLimitMiddleware:
     """413 problem details for request bodies over ``max_bytes`` (``max_upload_bytes`` for
     ``multipart/form-data``, the file uploads; their routes check each file's own limit).
 
-    A declared ``Content-Length`` over the limit is refused before anything is read; a body
-    without one (chunked) is counted as it streams and refused once it passes the limit.
+    A declared ``Content-Length`` over the limit is refused before anything is read; a
+    chunked body (no length) is read here up to the limit and refused once it passes it,
+    else handed on whole.
     (FastAPI's own ``max_body_size`` answers outside the app's problem+json handler.)
     """
 
@@ -157,21 +158,53 @@ class BodyLimitMiddleware:
             response = error_response(self._error(limit))
             await response(scope, receive, send)
             return
-        seen = 0
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise self._error(limit)
-            return message
-
-        await self.app(scope, counting_receive, send)
+        if declared is None and "chunked" in (_header(scope, b"transfer-encoding") or ""):
+            # No length declared: read the body here, up to the limit, so an oversized one
+            # is refused as 413 before the app starts parsing it (FastAPI would turn an
+            # error raised mid-parse into 400 "error parsing the body").
+            body = await _read_at_most(receive, limit)
+            if body is None:
+                response = error_response(self._error(limit))
+                await response(scope, receive, send)
+                return
+            await self.app(scope, _replay(body, receive), send)
+            return
+        await self.app(scope, receive, send)
 
     def _error(self, limit: int) -> PayloadTooLarge:
         return PayloadTooLarge(f"request body is larger than {limit} bytes", max_bytes=limit)
+
+
+async def _read_at_most(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None once it passes ``limit`` bytes (the rest is not read)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)  # the client went away; the app will see an empty body
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` as one message, then defers to ``receive``
+    (which then reports a disconnect when the client goes)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 # A camelCase query parameter name (``pageSize``, ``sortBy``, ``createdAfter``).
