@@ -9,19 +9,13 @@ import asyncpg
 import httpx
 import pytest
 
-from patron.auth.principal import Principal, Role
 from patron.context import AppContext
 from patron.customers.errors import CustomerNotFound
 from patron.customers.schemas import CustomerCreate
 from patron.customers.service import CustomerService
-from patron.tenancy import trusted_tenant
-from patron.usecases import ServiceContext, current_unit, read_unit, unit_of_work
+from patron.usecases import current_unit, read_unit, unit_of_work
 from tests.conftest import outbox_rows
-
-
-def _ctx(app_ctx: AppContext, tenant: str) -> ServiceContext:
-    principal = Principal("key:test", "test", frozenset({Role.ADMIN}), tenant)
-    return ServiceContext(app_ctx, principal, trusted_tenant(tenant))
+from tests.contexts import staff_context
 
 
 class Boom(Exception):
@@ -31,7 +25,7 @@ class Boom(Exception):
 async def test_an_operation_commits_its_row_and_event_before_it_returns(
     app_ctx: AppContext, tenant: str, db: asyncpg.Pool
 ) -> None:
-    customers = CustomerService(_ctx(app_ctx, tenant))
+    customers = CustomerService(staff_context(app_ctx, tenant))
     created = await customers.create(CustomerCreate(email="ada@example.com"))
     assert current_unit() is None
     row = await db.fetchrow("SELECT email FROM customers WHERE id = $1", created.id)
@@ -43,7 +37,7 @@ async def test_an_operation_commits_its_row_and_event_before_it_returns(
 async def test_nested_operations_join_one_transaction_and_roll_back_together(
     app_ctx: AppContext, tenant: str, db: asyncpg.Pool
 ) -> None:
-    ctx = _ctx(app_ctx, tenant)
+    ctx = staff_context(app_ctx, tenant)
     customers = CustomerService(ctx)
     created = await customers.create(CustomerCreate(email="grace@example.com"))
 
@@ -66,7 +60,7 @@ async def test_nested_operations_join_one_transaction_and_roll_back_together(
 async def test_a_failing_operation_leaves_nothing_behind(
     app_ctx: AppContext, tenant: str, db: asyncpg.Pool
 ) -> None:
-    customers = CustomerService(_ctx(app_ctx, tenant))
+    customers = CustomerService(staff_context(app_ctx, tenant))
     with pytest.raises(CustomerNotFound):
         await customers.block(uuid.uuid4(), "spam")
     assert await outbox_rows(db, tenant) == []
@@ -76,7 +70,7 @@ async def test_a_failing_operation_leaves_nothing_behind(
 async def test_a_unit_never_serves_another_tenant(
     app_ctx: AppContext, tenant: str, other_tenant: str
 ) -> None:
-    mine, theirs = _ctx(app_ctx, tenant), _ctx(app_ctx, other_tenant)
+    mine, theirs = staff_context(app_ctx, tenant), staff_context(app_ctx, other_tenant)
     async with unit_of_work(mine):
         with pytest.raises(RuntimeError, match="another tenant"):
             await CustomerService(theirs).require(uuid.uuid4())
@@ -85,7 +79,7 @@ async def test_a_unit_never_serves_another_tenant(
 async def test_a_write_inside_a_read_unit_is_refused(
     app_ctx: AppContext, tenant: str, db: asyncpg.Pool
 ) -> None:
-    ctx = _ctx(app_ctx, tenant)
+    ctx = staff_context(app_ctx, tenant)
     async with read_unit(ctx):
         with pytest.raises(RuntimeError, match="inside a read unit"):
             await CustomerService(ctx).create(CustomerCreate(email="x@example.com"))
@@ -94,14 +88,14 @@ async def test_a_write_inside_a_read_unit_is_refused(
 
 async def test_a_service_outside_an_operation_has_no_unit(app_ctx: AppContext, tenant: str) -> None:
     with pytest.raises(RuntimeError, match="outside a unit of work"):
-        _ = CustomerService(_ctx(app_ctx, tenant)).repo
+        _ = CustomerService(staff_context(app_ctx, tenant)).repo
 
 
 async def test_http_and_direct_calls_answer_alike(
     client: httpx.AsyncClient, admin: dict[str, str], app_ctx: AppContext, tenant: str
 ) -> None:
     """A transport adds nothing: the HTTP answer is the service's result, rendered."""
-    created = await CustomerService(_ctx(app_ctx, tenant)).create(
+    created = await CustomerService(staff_context(app_ctx, tenant)).create(
         CustomerCreate(email="lin@example.com", first_name="Lin")
     )
     response = await client.get(f"/api/v1/customers/{created.id}", headers=admin)

@@ -31,12 +31,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patron.auth.principal import Principal
 from patron.context import AppContext
-from patron.db.fastpath import Executor
+from patron.db.fastpath import Executor, require_session
 from patron.errors import Forbidden
 from patron.tenancy import TenantId
 
@@ -82,15 +81,9 @@ class Unit:
 
     @property
     def session(self) -> AsyncSession:
-        """The unit's ``AsyncSession``. Raises ``RuntimeError`` in a driver unit."""
-        if not isinstance(self.executor, AsyncSession):
-            raise RuntimeError("this unit of work is a driver unit: it has no AsyncSession")
-        return self.executor
-
-    @property
-    def driver(self) -> bool:
-        """True for a driver unit (prepared statements only, no ``AsyncSession``)."""
-        return isinstance(self.executor, asyncpg.Connection)
+        """The unit's ``AsyncSession``. Raises ``RuntimeError`` in a driver unit
+        (:func:`patron.db.fastpath.require_session`)."""
+        return require_session(self.executor)
 
 
 _current: ContextVar[Unit | None] = ContextVar("patron_unit", default=None)

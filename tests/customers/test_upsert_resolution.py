@@ -12,22 +12,20 @@ import asyncpg
 import httpx
 import pytest
 
-from patron.auth.principal import Principal, Role
 from patron.context import AppContext
 from patron.customers.schemas import CustomerUpsert
 from patron.customers.service import CustomerService, UpsertPlan
 from patron.identities.repository import IdentityTaken
 from patron.ops.metrics import IDENTITY_RACES
-from patron.tenancy import trusted_tenant
-from patron.usecases import ServiceContext, read_unit, unit_of_work
+from patron.usecases import read_unit, unit_of_work
 from tests.conftest import outbox_rows
+from tests.contexts import staff_context
 
 BASE = "/api/v1/customers"
 
 
 def _service(app_ctx: AppContext, tenant: str) -> CustomerService:
-    principal = Principal("key:test", "test", frozenset({Role.ADMIN}), tenant)
-    return CustomerService(ServiceContext(app_ctx, principal, trusted_tenant(tenant)))
+    return CustomerService(staff_context(app_ctx, tenant))
 
 
 async def _seen(app_ctx: AppContext, tenant: str, **fields: Any) -> UpsertPlan:
