@@ -7,7 +7,9 @@ rows and nothing needs truncating. Writes go through the app's real units of wor
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import os
 import re
 import secrets
@@ -29,6 +31,7 @@ from patron.context import AppContext, build_context
 from patron.db import migrate
 from patron.db.engine import create_admin_engine, create_sessionmaker
 from patron.db.urls import libpq_dsn
+from patron.logging import json_formatter
 from tests import services
 from tests.jwks_server import AUDIENCE, ISSUER, Issuer
 
@@ -259,6 +262,28 @@ async def tenant_writes(db: asyncpg.Pool, tenant: str) -> TenantWrites:
     )
     events = await outbox_rows(db, tenant)
     return [tuple(r) for r in customers], [str(e["id"]) for e in events]
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Every log line written while the test runs (JSON, as in production)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(json_formatter())
+    root = logging.getLogger()
+    level = root.level
+    # httpx here is the tests' client (it logs request URLs), not the service
+    client_log = logging.getLogger("httpx")
+    client_level = client_log.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    client_log.setLevel(logging.WARNING)
+    try:
+        yield stream
+    finally:
+        root.setLevel(level)
+        client_log.setLevel(client_level)
+        root.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")

@@ -302,6 +302,24 @@ async def test_invalid_order_data_is_dead_lettered_and_nothing_written(
     assert await outbox_rows(db, tenant, "customer.order_recorded") == []
 
 
+async def test_order_event_with_a_card_number_is_dead_lettered_naming_only_the_field(
+    broker: Broker, client: httpx.AsyncClient, admin: dict[str, str], tenant: str, db: asyncpg.Pool
+) -> None:
+    eve = await create_customer(client, admin, first_name="Eve")
+    order = {"order_id": "C-1", "total": "10.00", "metadata": {"paid_with": "4111 1111 1111 1111"}}
+    await broker.publish(
+        order_event(tenant, "order.created", {"customer_id": eve["id"]}, order), "v1.order.created"
+    )
+    dead = await eventually(broker.dead_letters)
+    error = str((dead[0].headers or {})["x-patron-error"])
+    assert error.startswith("malformed:")
+    assert "data.order.metadata" in error
+    assert "card number" in error
+    assert "4111" not in error
+    assert await _order(db, tenant, "C-1") is None
+    assert await outbox_rows(db, tenant, "customer.order_recorded") == []
+
+
 async def test_identity_resolution_by_phone_and_appointments(
     broker: Broker,
     client: httpx.AsyncClient,

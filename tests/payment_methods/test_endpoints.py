@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +14,6 @@ import pytest
 
 from patron.auth.principal import Role
 from patron.context import AppContext
-from patron.logging import json_formatter
 from patron.payment_methods.service import REFERENCE_CONTEXT
 from tests.conftest import ApiKeyFactory, TokenFactory, create_customer, outbox_rows
 
@@ -61,23 +58,6 @@ async def add_address(db: asyncpg.Pool, tenant: str, customer_id: str) -> str:
         uuid.UUID(customer_id),
     )
     return str(address_id)
-
-
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    """Every log line written while the test runs (JSON, as in production)."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(json_formatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        root.setLevel(level)
-        root.removeHandler(handler)
 
 
 async def test_add_returns_masked_reference_and_stores_it_encrypted(

@@ -18,6 +18,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from patron.kit.cards import CardNumberGuard
 from patron.kit.pagination import Page
 
 
@@ -43,7 +44,7 @@ def _country(value: str | None) -> str | None:
     return code
 
 
-class _Input(BaseModel):
+class _Input(CardNumberGuard):
     model_config = ConfigDict(
         extra="forbid",
         alias_generator=AliasGenerator(

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from patron.kit.cards import CardNumberGuard
 from patron.kit.datetimes import Rfc3339DateTime
 from patron.kit.pagination import Page
 
@@ -33,7 +34,7 @@ class Direction(StrEnum):
     OUTBOUND = "OUTBOUND"
 
 
-class CommunicationCreate(BaseModel):
+class CommunicationCreate(CardNumberGuard):
     """One contact. ``occurred_at`` defaults to now and must carry a UTC offset;
     ``external_id`` (the channel's message or call id) makes recording idempotent."""
 

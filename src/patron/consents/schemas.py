@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from patron.kit.cards import CardNumberGuard
 from patron.kit.datetimes import Rfc3339DateTime
 from patron.kit.pagination import Page
 
@@ -46,7 +47,7 @@ class LegalBasis(StrEnum):
     LEGITIMATE_INTERESTS = "legitimate_interests"
 
 
-class ConsentCreate(BaseModel):
+class ConsentCreate(CardNumberGuard):
     """One ledger entry. ``captured_at`` defaults to now (UTC offset required when given;
     an earlier time than the latest entry is recorded as history without changing the
     current state). ``ip_address`` / ``user_agent`` default to the request's when the

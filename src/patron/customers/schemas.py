@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from patron.kit.cards import CardNumberGuard
 from patron.kit.datetimes import Rfc3339DateTime
 from patron.kit.jsonutil import check_storable
 from patron.kit.pagination import Page
@@ -89,7 +90,7 @@ Url = Annotated[str, Field(max_length=2048, pattern=r"^https?://\S+$")]
 TagLabel = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class _Input(BaseModel):
+class _Input(CardNumberGuard):
     model_config = ConfigDict(
         extra="forbid",
         # snake_case names, camelCase accepted too (API.md); the schema shows snake_case.

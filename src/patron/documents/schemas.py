@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from patron.kit.cards import CardNumberGuard
 from patron.kit.pagination import Page
 
 
@@ -54,7 +55,7 @@ class DocumentPage(Page):
     documents: list[DocumentRead]
 
 
-class RejectRequest(BaseModel):
+class RejectRequest(CardNumberGuard):
     """Optional body of ``/reject``."""
 
     model_config = ConfigDict(

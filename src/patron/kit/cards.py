@@ -12,14 +12,19 @@ run of grouped digits every contiguous sequence of whole groups is checked, so a
 preceded or followed by another group (``ref 12 4111 1111 1111 1111``) is found too. An
 unbroken run of more than 19 digits is not treated as a card number (it cannot be one,
 and nearly every long number contains some Luhn-valid 13-19 digit substring).
+
+:class:`CardNumberGuard` is the one guard of every request body whose content Patron
+stores (ARCHITECTURE.md "Data": full card numbers are never accepted).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
+from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from stdnum import luhn
 
 MIN_PAN_DIGITS = 13
@@ -80,3 +85,55 @@ def find_card_number(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str 
             if found is not None:
                 return found
     return None
+
+
+# Fields that hold identifiers, contact points or credentials, never free content: a
+# Shopify id, a phone number or a national id number can be 13-19 Luhn-valid digits by
+# chance (one in ten), and each is validated by its own rule.
+IDENTIFIER_FIELDS = frozenset(
+    {
+        "app_id",
+        "psid",
+        "igsid",
+        "user_id",
+        "external_ids",
+        "external_id",
+        "order_id",
+        "appointment_id",
+        "phone",
+        "tenant_id",
+        "access_token",
+        "ip_address",
+        "source_id",
+    }
+)
+
+CARD_NUMBER_REFUSED = "card_number_refused"
+
+
+class CardNumberGuard(BaseModel):
+    """Base of request bodies whose content Patron stores: any field (at any depth of a
+    dict or list value, keys included) holding a card number is a validation error of type
+    ``card_number_refused`` located at that field, checked before the field's own rules so
+    no other error can echo the number. The message names the path inside the field,
+    never the value.
+
+    Fields in ``card_number_exempt`` (default :data:`IDENTIFIER_FIELDS`) are not checked.
+    """
+
+    card_number_exempt: ClassVar[frozenset[str]] = IDENTIFIER_FIELDS
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_card_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name in cls.card_number_exempt:
+            return value
+        where = find_card_number(value)
+        if where is None:
+            return value
+        inner = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in where)
+        raise PydanticCustomError(
+            CARD_NUMBER_REFUSED,
+            "a card number is not accepted ({field}); store the payment provider's token",
+            {"field": f"{info.field_name}{inner}"},
+        )

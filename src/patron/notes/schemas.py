@@ -8,10 +8,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from patron.kit.cards import CardNumberGuard
 from patron.kit.pagination import Page
 
 
-class NoteCreate(BaseModel):
+class NoteCreate(CardNumberGuard):
     """Body of ``POST /customers/{id}/notes``."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from patron.customers.schemas import StatsRead
+from patron.kit.cards import CardNumberGuard
 from patron.kit.datetimes import Rfc3339DateTime
 from patron.kit.jsonutil import check_storable, dumps
 from patron.kit.pagination import Page
@@ -106,7 +107,7 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-class OrderRecord(BaseModel):
+class OrderRecord(CardNumberGuard):
     """Body of ``POST /customers/{id}/orders`` (and ``data.order`` of an order event).
 
     Creating needs ``total``; ``currency`` defaults to the tenant's, ``status`` to
@@ -166,7 +167,7 @@ class OrderPage(Page):
     orders: list[OrderRead]
 
 
-class AppointmentRecord(BaseModel):
+class AppointmentRecord(CardNumberGuard):
     """Body of ``POST /customers/{id}/appointments`` (and ``data.appointment`` of an event).
 
     Creating needs ``service`` and ``starts_at``; ``status`` defaults to ``BOOKED``.

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from patron.errors import InvalidInput, NotFound
+from patron.kit.cards import CARD_NUMBER_REFUSED
 
 
 class PaymentMethodNotFound(NotFound):
@@ -25,7 +26,7 @@ class CardNumberRefused(InvalidInput):
         super().__init__(
             "a card number is not accepted here: send the payment provider's token",
             loc=["body", *where],
-            type="card_number_refused",
+            type=CARD_NUMBER_REFUSED,
         )
 
 

@@ -8,12 +8,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from patron.kit.cards import CardNumberGuard
 from patron.kit.pagination import Page
 
 TagLabel = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class TagsAdd(BaseModel):
+class TagsAdd(CardNumberGuard):
     """Body of ``POST /customers/{id}/tags``."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
