@@ -15,16 +15,15 @@ from rich.console import Console
 
 from patron.auth.api_keys import count_api_keys, create_api_key
 from patron.auth.principal import Role
-from patron.config import Settings, get_settings
-from patron.context import build_context
+from patron.config import get_settings
 from patron.db import migrate
 from patron.db.bootstrap import resolve_database_url
 from patron.db.engine import create_admin_engine, create_sessionmaker
 from patron.events.retention import OutboxMaintenance
 from patron.logging import configure_logging
 from patron.orders.rebuild import rebuild_database
-from patron.processes import relay_services, worker_services
-from patron.runtime import loop, run_services
+from patron.processes import run_relay, run_worker
+from patron.runtime import loop
 
 app = typer.Typer(help="Patron: the customer service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.")
@@ -140,27 +139,26 @@ def apikey_create(
     typer.echo(secret)
 
 
-async def _run_relay(settings: Settings, url: str) -> None:
-    ctx = build_context(settings, url)
-    try:
-        services = relay_services(ctx)
-        if not services:
-            console.print("nothing to run: set RABBITMQ_URL or KAFKA_BOOTSTRAP_SERVERS")
-            return
-        await run_services(services)
-    finally:
-        await ctx.close()
+ProbePort = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=65535,
+        help="Serve /health, /ready and /metrics on this port, bound on HOST "
+        "(default PROBE_PORT; none when unset)",
+    ),
+]
 
 
 @app.command()
-def relay() -> None:
+def relay(probe_port: ProbePort = None) -> None:
     """Publish the outbox to RabbitMQ / Kafka (and webhooks) until SIGINT or SIGTERM.
 
     Several may run at once (docs/decisions/0007-outbox-order.md).
     """
     settings = get_settings()
     configure_logging(settings.log_level)
-    loop.run(_run_relay(settings, resolve_database_url(settings)))
+    loop.run(run_relay(settings, resolve_database_url(settings), probe_port=probe_port))
 
 
 @events_app.command("resend")
@@ -213,25 +211,13 @@ def events_prune(
     )
 
 
-async def _run_worker(settings: Settings, url: str) -> None:
-    ctx = build_context(settings, url)
-    try:
-        services = worker_services(ctx)
-        if not services:
-            console.print("nothing to run: set RABBITMQ_URL")
-            return
-        await run_services(services)
-    finally:
-        await ctx.close()
-
-
 @app.command()
-def worker() -> None:
+def worker(probe_port: ProbePort = None) -> None:
     """Consume order and appointment events from RabbitMQ until SIGINT or SIGTERM
     (docs/events-in.md). Several may run at once."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    loop.run(_run_worker(settings, resolve_database_url(settings)))
+    loop.run(run_worker(settings, resolve_database_url(settings), probe_port=probe_port))
 
 
 @stats_app.command("rebuild")

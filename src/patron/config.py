@@ -39,6 +39,9 @@ class ServerSettings(_Concern):
     port: int = 8007
     grpc_port: int = 50052
     host: str = "127.0.0.1"
+    # `patron relay` / `patron worker`: serve /health, /ready and /metrics on this port
+    # (bound on HOST); unset: no probe port.
+    probe_port: int | None = Field(default=None, ge=1, le=65535)
     cors_origins: str = ""
     # Largest request body accepted (bytes); larger ones are 413. Routes may set their own.
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import io
 import json
 import logging
+import platform
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from patron.app import create_app
 from patron.context import AppContext
 from patron.kit.ratelimit import RateLimiter
 from patron.logging import json_formatter
 from tests import services
-from tests.conftest import create_customer
+from tests.conftest import ApiKeyFactory, create_customer
 
 
 async def test_health_and_alias(client: httpx.AsyncClient) -> None:
@@ -156,3 +159,67 @@ async def test_oversized_body_is_413_problem(
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert await db.fetchval("SELECT count(*) FROM customers WHERE tenant_id = $1", tenant) == 0
+
+
+def samples(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A Prometheus text exposition as ``{(sample name, sorted labels): value}``."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+    }
+
+
+async def test_metrics_include_process_platform_and_gc_collectors(
+    client: httpx.AsyncClient,
+) -> None:
+    found = samples((await client.get("/metrics")).text)
+    names = {name for name, _ in found}
+    assert found[("process_resident_memory_bytes", ())] > 0
+    assert {"process_cpu_seconds_total", "process_open_fds", "process_start_time_seconds"} <= (
+        names
+    )
+    [(_, info_labels)] = [key for key in found if key[0] == "python_info"]
+    assert dict(info_labels)["implementation"] == platform.python_implementation()
+    assert ("python_gc_objects_collected_total", (("generation", "0"),)) in found
+
+
+async def test_ready_stays_200_without_a_broker_and_shows_the_backlog_and_its_age(
+    app_ctx: AppContext, settings: Any, api_key_headers: ApiKeyFactory, tenant: str, db
+) -> None:
+    """No broker configured: events only pile up in the outbox. /ready stays 200 (the API
+    works) and its body and /metrics show how many wait and since when."""
+    unbrokered = settings.model_copy(update={"rabbitmq_url": None, "kafka_bootstrap_servers": None})
+    app = create_app(unbrokered, context=AppContext(**{**app_ctx.__dict__, "settings": unbrokered}))
+    admin = await api_key_headers("admin", tenant)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        await create_customer(c, admin, first_name="Pending")
+        await create_customer(c, admin, first_name="Pending too")
+        pending = "WHERE published_at IS NULL AND dead_at IS NULL"
+        count = await db.fetchval(f"SELECT count(*) FROM outbox_events {pending}")  # noqa: S608
+        oldest = await db.fetchval(
+            f"SELECT created_at FROM outbox_events {pending} ORDER BY seq LIMIT 1"  # noqa: S608
+        )
+        assert (
+            await db.fetchval(
+                f"SELECT count(*) FROM outbox_events {pending} AND tenant_id = $1",  # noqa: S608
+                tenant,
+            )
+            == 2
+        )
+        response = await c.get("/ready")
+        exposition = (await c.get("/metrics")).text
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ready"
+    outbox = body["outbox"]
+    assert outbox["pending"] == count >= 2
+    assert datetime.fromisoformat(outbox["oldest_pending_at"]) == oldest
+    assert outbox["oldest_pending_age_seconds"] > 0
+    assert outbox["dead_letters"] >= 0
+    assert outbox["transports"] == []
+    found = samples(exposition)
+    assert found[("patron_outbox_pending", ())] == count
+    assert found[("patron_outbox_oldest_pending_age_seconds", ())] > 0
+    assert ("patron_outbox_dead_letters", ()) in found

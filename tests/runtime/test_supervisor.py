@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import time
 
-from patron.runtime import supervise
+from patron.runtime import Supervision, supervise
 from patron.runtime.supervisor import RESTART_MIN_SECONDS
 
 TIMEOUT = 15.0  # seconds; far above the backoffs waited for here
@@ -73,3 +73,36 @@ async def test_a_service_that_keeps_crashing_backs_off_and_stop_cuts_the_wait_sh
     await asyncio.wait_for(task, TIMEOUT)
     assert time.monotonic() - stopped_at < 2 * RESTART_MIN_SECONDS
     assert service.runs == 3
+
+
+async def test_supervision_shows_starting_running_restarting_and_stopped() -> None:
+    service, stop = Recorder(crashes=1), asyncio.Event()
+    supervision = Supervision([service.name])
+    assert supervision.report() == {"recorder": {"state": "starting", "restarts": 0}}
+    assert not supervision.ready()
+    task = asyncio.create_task(supervise(service, stop, supervision))
+    try:
+        await service.next_start()  # the first run raised at once: now in its back-off
+        status = supervision.report()["recorder"]
+        assert status["state"] == "restarting"
+        assert status["restarts"] == 1
+        assert status["last_error"] == "RuntimeError"  # the class only, never the message
+        assert 0 < float(str(status["restart_in_seconds"])) <= RESTART_MIN_SECONDS
+        assert not supervision.ready()
+
+        await service.next_start()  # the second run works until stopped
+        assert supervision.report()["recorder"] == {
+            "state": "running",
+            "restarts": 1,
+            "last_error": "RuntimeError",
+        }
+        assert supervision.ready()
+    finally:
+        stop.set()
+    await asyncio.wait_for(task, TIMEOUT)
+    assert supervision.report()["recorder"]["state"] == "stopped"
+    assert not supervision.ready()
+
+
+def test_supervision_without_services_is_not_ready() -> None:
+    assert not Supervision().ready()

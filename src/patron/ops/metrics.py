@@ -3,23 +3,39 @@
 Requests are counted and timed by method, route *template* (never the raw path, so ids do
 not explode cardinality) and status. The database pool is reported at scrape time, and so
 is the outbox backlog (``patron_outbox_pending``, ``..._oldest_pending_age_seconds``,
-``patron_outbox_dead_letters``); the relay counts what it publishes and rejects.
+``patron_outbox_dead_letters``); the relay counts what it publishes and rejects; the
+background services of ``patron relay`` / ``patron worker`` report whether they run and
+how often they were restarted. prometheus_client's process, platform and garbage-collector
+collectors add ``process_*`` (memory, CPU, open files), ``python_info`` and ``python_gc_*``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# The standard process and runtime metrics (prometheus_client registers them only on its
+# own default registry, which Patron does not serve).
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)  # registers nothing on interpreters without gc.get_stats
 
 HTTP_REQUESTS = Counter(
     "patron_http_requests_total",
@@ -56,6 +72,60 @@ class PoolCollector(Collector):
 
 POOL = PoolCollector()
 REGISTRY.register(POOL)
+
+
+class ServiceView(Protocol):
+    """One supervised background service, as :class:`patron.runtime.ServiceStatus` shows it
+    (``ops`` and ``runtime`` are sibling layers, so the shape is restated here)."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def restarts(self) -> int: ...
+
+
+class ServicesView(Protocol):
+    """The background services of a process (:class:`patron.runtime.Supervision`)."""
+
+    @property
+    def services(self) -> Mapping[str, ServiceView]: ...
+
+    def ready(self) -> bool: ...
+
+    def report(self) -> Mapping[str, Mapping[str, object]]: ...
+
+
+class BackgroundServicesCollector(Collector):
+    """Reports the supervised background services of this process when scraped:
+    ``patron_background_service_up`` (1 while running) and
+    ``patron_background_service_restarts_total`` (crashes since start), by ``service``."""
+
+    def __init__(self) -> None:
+        self.source: ServicesView | None = None
+
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
+        if self.source is None:
+            return
+        up = GaugeMetricFamily(
+            "patron_background_service_up",
+            "1 while the background service runs, 0 while it starts, waits to restart "
+            "after a crash, or has stopped.",
+            labels=["service"],
+        )
+        restarts = CounterMetricFamily(
+            "patron_background_service_restarts",
+            "Times the background service crashed and was restarted since the process began.",
+            labels=["service"],
+        )
+        for name, status in self.source.services.items():
+            up.add_metric([name], 1.0 if status.state == "running" else 0.0)
+            restarts.add_metric([name], float(status.restarts))
+        yield from (up, restarts)
+
+
+BACKGROUND_SERVICES = BackgroundServicesCollector()
+REGISTRY.register(BACKGROUND_SERVICES)
 
 # -- outbox and relay (docs/decisions/0007-outbox-order.md) --------------------------------
 OUTBOX_PENDING = Gauge(
@@ -105,14 +175,22 @@ RELAY_BROKER_UP = Gauge(
     registry=REGISTRY,
 )
 
-_BACKLOG = text("SELECT pending, oldest_pending_at, dead FROM patron_outbox_backlog()")
+# The age is measured on the database's clock, which stamped created_at, so a skew between
+# the service's and the database's hosts does not show as age.
+_BACKLOG = text(
+    "SELECT pending, oldest_pending_at, dead, "
+    "extract(epoch FROM clock_timestamp() - oldest_pending_at) AS age "
+    "FROM patron_outbox_backlog()"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxBacklog:
-    """Outbox totals over every tenant: pending events, age of the oldest (s), dead letters."""
+    """Outbox totals over every tenant: pending events, when the oldest was written (UTC,
+    None when nothing is pending) and its age (s, 0 when none), dead letters."""
 
     pending: int
+    oldest_pending_at: datetime | None
     oldest_pending_age_seconds: float
     dead: int
 
@@ -123,11 +201,11 @@ async def outbox_backlog(engine: AsyncEngine) -> OutboxBacklog:
     set the outbox gauges from it."""
     async with engine.connect() as conn:
         row = (await conn.execute(_BACKLOG)).one()
-    age = 0.0
-    if row.oldest_pending_at is not None:
-        age = max((datetime.now(UTC) - row.oldest_pending_at).total_seconds(), 0.0)
     backlog = OutboxBacklog(
-        pending=int(row.pending), oldest_pending_age_seconds=age, dead=int(row.dead)
+        pending=int(row.pending),
+        oldest_pending_at=row.oldest_pending_at,
+        oldest_pending_age_seconds=max(float(row.age or 0.0), 0.0),
+        dead=int(row.dead),
     )
     OUTBOX_PENDING.set(backlog.pending)
     OUTBOX_OLDEST_PENDING_AGE.set(backlog.oldest_pending_age_seconds)

@@ -6,6 +6,22 @@ Each is an object with a ``name`` and ``async run(stop)`` that works until ``sto
 §2). All coordination between replicas goes through PostgreSQL or the broker.
 """
 
-from patron.runtime.supervisor import BackgroundService, run_services, supervise, wait_or_stop
+from patron.runtime.supervisor import (
+    BackgroundService,
+    ServiceState,
+    ServiceStatus,
+    Supervision,
+    run_services,
+    supervise,
+    wait_or_stop,
+)
 
-__all__ = ["BackgroundService", "run_services", "supervise", "wait_or_stop"]
+__all__ = [
+    "BackgroundService",
+    "ServiceState",
+    "ServiceStatus",
+    "Supervision",
+    "run_services",
+    "supervise",
+    "wait_or_stop",
+]
