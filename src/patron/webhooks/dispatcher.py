@@ -19,9 +19,11 @@ steps per round (docs/decisions/0008-webhook-deliveries.md):
    then made again (at least once).
 
 Each attempt re-checks the URL with the SSRF guard and connects to the address it checked.
-The POST carries the CloudEvent (``events.outbox.to_cloudevent``) and ``Patron-Signature``
-(``webhooks/signing.py``); a 2xx answer is success, anything else (redirects included: they
-are not followed) is a failure retried with exponential backoff and jitter until
+The POST carries the CloudEvent (``events.outbox.to_cloudevent``), the Standard Webhooks
+headers (``webhook-id`` = the event id, ``webhook-timestamp``, ``webhook-signature``) and
+the legacy ``Patron-Signature`` (``webhooks/signing.py``), signed with the endpoint's
+secret. A 2xx answer is success; anything else (redirects included: they are not followed)
+is a failure retried with exponential backoff and jitter until
 ``WEBHOOKS_RETRY_WINDOW_SECONDS`` after the delivery was made, then the delivery is
 ``failed``. An endpoint whose last ``WEBHOOKS_DISABLE_AFTER_FAILURES`` attempts all failed
 and that has had no success for ``WEBHOOKS_DISABLE_AFTER_SECONDS`` is disabled, with a
@@ -64,12 +66,7 @@ from patron.models.webhook_endpoint import ENDPOINT_ENABLED
 from patron.runtime.supervisor import BackgroundService, wait_or_stop
 from patron.tenancy import trusted_tenant
 from patron.webhooks.service import ALL_TYPES, SECRET_CONTEXT, disable_endpoint, require_endpoint
-from patron.webhooks.signing import (
-    EVENT_ID_HEADER,
-    EVENT_TYPE_HEADER,
-    SIGNATURE_HEADER,
-    signature_header,
-)
+from patron.webhooks.signing import EVENT_ID_HEADER, EVENT_TYPE_HEADER, signed_headers
 from patron.webhooks.ssrf import ResolvedTarget, UnsafeTargetError, check_url
 
 log = structlog.get_logger("patron.webhooks")
@@ -453,13 +450,15 @@ class WebhookDispatcher:
         except UnsafeTargetError as exc:
             return Outcome(ok=False, error=f"refused by SSRF guard: {exc}")
         try:
-            secret = self.keyring.decrypt(claim.secret_encrypted, SECRET_CONTEXT)
+            signing_secrets = [self.keyring.decrypt(claim.secret_encrypted, SECRET_CONTEXT)]
         except KeyringError as exc:
             return Outcome(ok=False, error=f"cannot decrypt the endpoint secret: {exc}")
         body = dumps(claim.payload)
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature_header(secret, int(time.time()), body),
+            # webhook-id is the event id: stable across retries, one idempotency key
+            # with Patron-Event-Id and the CloudEvent's id
+            **signed_headers(signing_secrets, str(claim.event_id), int(time.time()), body),
             EVENT_ID_HEADER: str(claim.event_id),
             EVENT_TYPE_HEADER: claim.event_type,
         }
