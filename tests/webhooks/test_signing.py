@@ -16,6 +16,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from patron.webhooks.signing import (
     new_secret,
+    signature,
     signed_headers,
     standard_key,
     standard_signature,
@@ -94,6 +95,9 @@ def test_two_secrets_sign_both_headers_twice_newest_first() -> None:
     legacy = headers["Patron-Signature"].split(",")
     assert legacy[0] == f"t={now}"
     assert [p.split("=", 1)[0] for p in legacy[1:]] == ["v1", "v1"]
+    # the old secret's v1 comes last: receivers that parsed the header into a dict (as an
+    # older docs/webhooks.md did) keep the last v1, and keep working with the old secret
+    assert dict(p.split("=", 1) for p in legacy)["v1"] == signature(old, now, BODY)
     with pytest.raises(WebhookVerificationError):
         Webhook(new_secret()).verify(BODY, headers)
 
