@@ -1,9 +1,9 @@
 """A real webhook receiver for tests: an HTTP server on 127.0.0.1 (random port) that
-verifies ``Patron-Signature`` exactly as docs/webhooks.md tells receivers to, and records
-every request.
+verifies each request as docs/webhooks.md tells receivers to, and records every request:
+``Patron-Signature`` with the check written out here, and the Standard Webhooks headers
+with the ``standardwebhooks`` library (``Webhook(secret).verify(body, headers)``).
 
-The verification is written out here on purpose (not imported from Patron): it is the
-receiver's side of the contract.
+Neither check is imported from Patron: this is the receiver's side of the contract.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from standardwebhooks import Webhook, WebhookVerificationError
 
 TOLERANCE_SECONDS = 300
 
@@ -36,25 +37,53 @@ class Received:
     body: bytes
     signature_valid: bool
     timestamp: int | None
+    standard_valid: bool = False
+
+    def verifies_with(self, secret: str) -> bool:
+        """Whether the Standard Webhooks headers verify with ``secret`` (the library's
+        check, 5 minutes' tolerance, so it can be made after the fact)."""
+        return standard_verifies(secret, self.headers, self.body)
+
+    def legacy_verifies_with(self, secret: str) -> bool:
+        """Whether ``Patron-Signature`` verifies with ``secret`` (the documented check)."""
+        try:
+            verify(secret, self.headers.get("patron-signature", ""), self.body)
+        except ValueError:
+            return False
+        return True
 
     def json(self) -> Any:
         return json.loads(self.body)
 
 
 def verify(secret: str, header: str, body: bytes, now: float | None = None) -> int:
-    """The documented check: parse ``t`` and ``v1``, recompute the HMAC over ``f"{t}.{body}"``,
-    compare in constant time, refuse a ``t`` further than 5 minutes from now. Returns ``t``;
-    raises ``ValueError``."""
-    parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
-    timestamp = int(parts["t"])
+    """The documented check: parse ``t`` and every ``v1``, recompute the HMAC over
+    ``f"{t}.{body}"``, compare with each ``v1`` in constant time (one must match: there are
+    two during a secret rotation), refuse a ``t`` further than 5 minutes from now. Returns
+    ``t``; raises ``ValueError``."""
+    pairs = [item.split("=", 1) for item in header.split(",") if "=" in item]
+    stamps = [value for key, value in pairs if key == "t"]
+    if len(stamps) != 1:
+        raise ValueError("no single t")
+    timestamp = int(stamps[0])
     expected = hmac.new(
         secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
     ).hexdigest()
-    if not hmac.compare_digest(expected, parts.get("v1", "")):
+    received = [value for key, value in pairs if key == "v1"]
+    if not any(hmac.compare_digest(expected, value) for value in received):
         raise ValueError("bad signature")
     if abs((now or time.time()) - timestamp) > TOLERANCE_SECONDS:
         raise ValueError("timestamp outside tolerance")
     return timestamp
+
+
+def standard_verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """The Standard Webhooks check, by the reference library."""
+    try:
+        Webhook(secret).verify(body, headers)
+    except (WebhookVerificationError, ValueError):  # ValueError: a malformed header
+        return False
+    return True
 
 
 class Receiver:
@@ -79,17 +108,20 @@ class Receiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                valid, timestamp = False, None
+                valid, timestamp, standard = False, None, False
                 if receiver.secret is not None:
                     try:
                         timestamp = verify(
                             receiver.secret, headers.get("patron-signature", ""), body
                         )
                         valid = True
-                    except (ValueError, KeyError):
+                    except ValueError:
                         valid = False
+                    standard = standard_verifies(receiver.secret, headers, body)
                 with receiver.lock:
-                    receiver.requests.append(Received(self.path, headers, body, valid, timestamp))
+                    receiver.requests.append(
+                        Received(self.path, headers, body, valid, timestamp, standard)
+                    )
                     n = len(receiver.requests)
                 code = receiver.status(n) if callable(receiver.status) else receiver.status
                 if delay:

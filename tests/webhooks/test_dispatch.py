@@ -12,14 +12,19 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from patron.context import AppContext
 from patron.events.outbox import to_cloudevent
 from patron.models.webhook_cursor import FANOUT_CURSOR
 from patron.webhooks.dispatcher import Outcome, build_webhook_services
+from patron.webhooks.service import SECRET_CONTEXT
+from patron.webhooks.signing import new_secret
 from tests.conftest import create_customer, outbox_rows
 from tests.webhooks.conftest import DispatcherFactory, EndpointFactory, drive, wait_for
 from tests.webhooks.receiver import Receiver, localhost_certificate
+from tests.webhooks.test_signing import legacy_secret
 
 
 async def deliveries(db: asyncpg.Pool, endpoint_id: str) -> list[asyncpg.Record]:
@@ -122,6 +127,76 @@ async def test_customer_changes_arrive_signed_as_cloudevents(
     assert {d["event_id"] for d in body["deliveries"]} == {str(e["id"]) for e in events}
     assert {d["status"] for d in body["deliveries"]} == {"succeeded"}
     assert all(d["delivered_at"] is not None for d in body["deliveries"])
+
+
+async def test_a_delivery_verifies_with_the_standardwebhooks_library(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    db: asyncpg.Pool,
+    tenant: str,
+    receiver: Receiver,
+    create_endpoint: EndpointFactory,
+    make_dispatcher: DispatcherFactory,
+) -> None:
+    endpoint = await create_endpoint(receiver, event_types=["customer.created"])
+    await create_customer(client, admin, first_name="Standard")
+
+    async def one() -> bool:
+        return receiver.count == 1
+
+    await drive(make_dispatcher(), one)
+    [received] = receiver.requests
+    [event] = await outbox_rows(db, tenant, "customer.created")
+    # what a receiver does with the reference library: the secret as shown, the raw body
+    # and the request's headers; it answers the parsed body
+    assert Webhook(endpoint["secret"]).verify(received.body, received.headers) == cloudevent_of(
+        event
+    )
+    assert received.headers["webhook-id"] == str(event["id"]) == received.json()["id"]
+    assert received.headers["webhook-timestamp"] == str(received.timestamp)
+    assert received.headers["webhook-signature"].startswith("v1,")
+    assert " " not in received.headers["webhook-signature"]  # one secret, one signature
+    assert received.signature_valid  # and the legacy header, for receivers of before
+    assert received.standard_valid
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(received.body, received.headers)
+
+
+@pytest.mark.parametrize("url_safe_characters", [True, False], ids=["not-base64", "base64"])
+async def test_an_endpoint_with_a_secret_of_the_old_format(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    db: asyncpg.Pool,
+    app_ctx: AppContext,
+    receiver: Receiver,
+    create_endpoint: EndpointFactory,
+    make_dispatcher: DispatcherFactory,
+    url_safe_characters: bool,
+) -> None:
+    """Endpoints made before the Standard Webhooks format keep their secret: the legacy
+    header verifies; the standard one is signed only if the secret is standard base64."""
+    endpoint = await create_endpoint(receiver, event_types=["customer.created"])
+    old = legacy_secret(with_url_safe_characters=url_safe_characters)
+    await db.execute(
+        "UPDATE webhook_endpoints SET secret_encrypted = $1 WHERE id = $2",
+        app_ctx.keyring.encrypt(old, SECRET_CONTEXT),
+        uuid.UUID(endpoint["id"]),
+    )
+    receiver.secret = old
+    await create_customer(client, admin, first_name="Old")
+
+    async def one() -> bool:
+        return receiver.count == 1
+
+    await drive(make_dispatcher(), one)
+    [received] = receiver.requests
+    assert received.signature_valid
+    assert received.headers["webhook-id"] == received.headers["patron-event-id"]
+    if url_safe_characters:
+        assert "webhook-signature" not in received.headers
+        assert not received.standard_valid
+    else:
+        assert received.standard_valid
 
 
 async def test_event_type_filter(
@@ -258,7 +333,11 @@ async def test_receiver_500_is_retried_until_it_recovers(
         assert row["last_error"] is None
         assert flaky.count == 3
         assert len({r.headers["patron-event-id"] for r in flaky.requests}) == 1
-        assert all(r.signature_valid for r in flaky.requests)
+        # the Standard Webhooks message id is the event id: the same on every retry
+        assert {r.headers["webhook-id"] for r in flaky.requests} == {
+            flaky.requests[0].headers["patron-event-id"]
+        }
+        assert all(r.signature_valid and r.standard_valid for r in flaky.requests)
         healed = await endpoint_row(db, endpoint["id"])
         assert healed["consecutive_failures"] == 0
         assert healed["failing_since"] is None

@@ -4,16 +4,13 @@ the SSRF guard, tenant isolation, enable / disable, delete."""
 from __future__ import annotations
 
 import io
-import logging
 import uuid
-from collections.abc import Iterator
 
 import asyncpg
 import httpx
 import pytest
 
 from patron.context import AppContext
-from patron.logging import json_formatter
 from patron.webhooks.service import SECRET_CONTEXT
 from tests.conftest import ApiKeyFactory, create_customer, outbox_rows
 from tests.webhooks.conftest import DispatcherFactory, EndpointFactory, drive
@@ -21,21 +18,6 @@ from tests.webhooks.receiver import Receiver
 
 URL = "/api/v1/webhook-endpoints"
 PUBLIC_URL = "https://93.184.215.14/hooks"  # a public address literal: no DNS needed
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """Everything logged (at DEBUG) while the test runs, rendered as the app renders it."""
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(json_formatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield out
-    root.removeHandler(handler)
-    root.setLevel(level)
 
 
 async def count_endpoints(db: asyncpg.Pool, tenant: str) -> int:

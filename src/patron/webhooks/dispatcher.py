@@ -19,13 +19,15 @@ steps per round (docs/decisions/0008-webhook-deliveries.md):
    then made again (at least once).
 
 Each attempt re-checks the URL with the SSRF guard and connects to the address it checked.
-The POST carries the CloudEvent (``events.outbox.to_cloudevent``) and ``Patron-Signature``
-(``webhooks/signing.py``); a 2xx answer is success, anything else (redirects included: they
-are not followed) is a failure retried with exponential backoff and jitter until
-``WEBHOOKS_RETRY_WINDOW_SECONDS`` after the delivery was made, then the delivery is
-``failed``. An endpoint whose last ``WEBHOOKS_DISABLE_AFTER_FAILURES`` attempts all failed
-and that has had no success for ``WEBHOOKS_DISABLE_AFTER_SECONDS`` is disabled, with a
-``webhook_endpoint.disabled`` event.
+The POST carries the CloudEvent (``events.outbox.to_cloudevent``), the Standard Webhooks
+headers (``webhook-id`` = the event id, ``webhook-timestamp``, ``webhook-signature``) and
+the legacy ``Patron-Signature`` (``webhooks/signing.py``), signed with the endpoint's
+secret and, during a rotation's grace period, its previous one too. A 2xx answer is
+success; anything else (redirects included: they are not followed) is a failure retried
+with exponential backoff and jitter until ``WEBHOOKS_RETRY_WINDOW_SECONDS`` after the
+delivery was made, then the delivery is ``failed``. An endpoint whose last
+``WEBHOOKS_DISABLE_AFTER_FAILURES`` attempts all failed and that has had no success for
+``WEBHOOKS_DISABLE_AFTER_SECONDS`` is disabled, with a ``webhook_endpoint.disabled`` event.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import BigInteger, Text, cast, func, literal, select, update
+from sqlalchemy import BigInteger, Text, case, cast, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -64,12 +66,7 @@ from patron.models.webhook_endpoint import ENDPOINT_ENABLED
 from patron.runtime.supervisor import BackgroundService, wait_or_stop
 from patron.tenancy import trusted_tenant
 from patron.webhooks.service import ALL_TYPES, SECRET_CONTEXT, disable_endpoint, require_endpoint
-from patron.webhooks.signing import (
-    EVENT_ID_HEADER,
-    EVENT_TYPE_HEADER,
-    SIGNATURE_HEADER,
-    signature_header,
-)
+from patron.webhooks.signing import EVENT_ID_HEADER, EVENT_TYPE_HEADER, signed_headers
 from patron.webhooks.ssrf import ResolvedTarget, UnsafeTargetError, check_url
 
 log = structlog.get_logger("patron.webhooks")
@@ -98,6 +95,8 @@ class Claim:
     created_at: datetime
     url: str
     secret_encrypted: bytes
+    # the secret a rotation replaced, while its grace period lasts (else None)
+    previous_secret_encrypted: bytes | None
     lease_id: uuid.UUID
 
 
@@ -416,6 +415,10 @@ class WebhookDispatcher:
                 D.created_at,
                 E.url,
                 E.secret_encrypted,
+                case(
+                    (E.previous_secret_expires_at > func.now(), E.previous_secret_encrypted),
+                    else_=None,
+                ).label("previous_secret_encrypted"),
             )
         )
         async with self.sessions() as session, session.begin():
@@ -452,14 +455,19 @@ class WebhookDispatcher:
             )
         except UnsafeTargetError as exc:
             return Outcome(ok=False, error=f"refused by SSRF guard: {exc}")
+        encrypted = [claim.secret_encrypted]  # newest first
+        if claim.previous_secret_encrypted is not None:
+            encrypted.append(claim.previous_secret_encrypted)
         try:
-            secret = self.keyring.decrypt(claim.secret_encrypted, SECRET_CONTEXT)
+            signing_secrets = [self.keyring.decrypt(e, SECRET_CONTEXT) for e in encrypted]
         except KeyringError as exc:
             return Outcome(ok=False, error=f"cannot decrypt the endpoint secret: {exc}")
         body = dumps(claim.payload)
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature_header(secret, int(time.time()), body),
+            # webhook-id is the event id: stable across retries, one idempotency key
+            # with Patron-Event-Id and the CloudEvent's id
+            **signed_headers(signing_secrets, str(claim.event_id), int(time.time()), body),
             EVENT_ID_HEADER: str(claim.event_id),
             EVENT_TYPE_HEADER: claim.event_type,
         }

@@ -1,8 +1,8 @@
 """HTTP routes of outgoing webhook endpoints (API.md "webhooks": admin only).
 
-``POST`` answers the endpoint with its signing ``secret``, the only time it is shown.
-Because of that, a POST's ``Idempotency-Key`` is released instead of having the answer
-stored for replay: a stored answer would keep the secret in clear in
+``POST`` and ``POST .../rotate-secret`` answer with a signing ``secret``, the only time it
+is shown. Because of that, their ``Idempotency-Key`` is released instead of having the
+answer stored for replay: a stored answer would keep the secret in clear in
 ``idempotency_keys`` (docs/decisions/0008-webhook-deliveries.md).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Request, Response, status
 
 from patron.auth.principal import Role
 from patron.http.idempotency import finish_idempotent_request
@@ -24,7 +24,9 @@ from patron.webhooks.schemas import (
     WebhookEndpointCreated,
     WebhookEndpointPage,
     WebhookEndpointRead,
+    WebhookEndpointSecretRotated,
     WebhookEndpointUpdate,
+    WebhookSecretRotate,
 )
 from patron.webhooks.service import WebhookEndpointService
 
@@ -91,6 +93,32 @@ async def update_endpoint(
 async def delete_endpoint(endpoint_id: uuid.UUID, ctx: Ctx) -> Response:
     await WebhookEndpointService(ctx).delete(endpoint_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    response_model=WebhookEndpointSecretRotated,
+    summary="Rotate a webhook endpoint's signing secret",
+    description=(
+        "The answer carries the new `secret`, shown this once. The replaced secret keeps "
+        "signing deliveries beside the new one until `previous_secret_expires_at` (default "
+        "24 h, at most 7 days ahead; a time not in the future drops it at once). A secret "
+        "replaced by an earlier rotation stops at once."
+    ),
+)
+async def rotate_secret(
+    endpoint_id: uuid.UUID,
+    ctx: Ctx,
+    request: Request,
+    response: Response,
+    body: Annotated[WebhookSecretRotate | None, Body()] = None,
+) -> WebhookEndpointSecretRotated:
+    await _release_idempotency_key(request, ctx)
+    rotated = await WebhookEndpointService(ctx).rotate_secret(
+        endpoint_id, body or WebhookSecretRotate()
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return rotated
 
 
 @router.get(

@@ -7,9 +7,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
+from patron.kit.datetimes import Rfc3339DateTime
 from patron.kit.pagination import Page
 
 EventTypeName = Annotated[str, Field(min_length=1, max_length=100)]
@@ -45,8 +53,28 @@ class WebhookEndpointUpdate(_Input):
     enabled: bool | None = None
 
 
+class WebhookSecretRotate(_Input):
+    """Body of ``POST /webhook-endpoints/{id}/rotate-secret`` (optional).
+
+    ``previous_secret_expires_at``: until when the replaced secret keeps signing (RFC 3339
+    with an offset; at most 7 days ahead). Default: 24 hours from now. A time not in the
+    future ends it at once (when it leaked)."""
+
+    previous_secret_expires_at: Rfc3339DateTime | None = None
+
+    @field_validator("previous_secret_expires_at")
+    @classmethod
+    def _with_offset(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("needs a UTC offset (RFC 3339), such as 2026-11-22T10:15:00Z")
+        return value
+
+
 class WebhookEndpointRead(BaseModel):
-    """An endpoint as every read shows it: never with its secret."""
+    """An endpoint as every read shows it: never with its secret.
+
+    ``previous_secret_expires_at``: after a rotation, when the replaced secret stops (or
+    stopped) signing deliveries; null if there is none."""
 
     id: uuid.UUID
     url: str
@@ -58,12 +86,20 @@ class WebhookEndpointRead(BaseModel):
     consecutive_failures: int
     failing_since: datetime | None
     last_success_at: datetime | None
+    previous_secret_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
 
 class WebhookEndpointCreated(WebhookEndpointRead):
     """The answer to a create: the endpoint plus its signing ``secret``, shown this once."""
+
+    secret: str
+
+
+class WebhookEndpointSecretRotated(WebhookEndpointRead):
+    """The answer to a rotation: the endpoint plus its new signing ``secret``, shown this
+    once."""
 
     secret: str
 

@@ -1,7 +1,8 @@
 """Use cases of outgoing webhook endpoints (API.md "webhooks", docs/webhooks.md).
 
 The signing secret is made here, returned once by :meth:`WebhookEndpointService.create`
-and stored only encrypted (``Keyring``, context :data:`SECRET_CONTEXT`). URLs pass the SSRF
+(and by :meth:`~WebhookEndpointService.rotate_secret` for its replacement) and stored
+only encrypted (``Keyring``, context :data:`SECRET_CONTEXT`). URLs pass the SSRF
 guard (``webhooks/ssrf.py``) on create and on change; event types must be known
 :class:`~patron.events.types.EventType` values or ``*``. Every operation owns its unit of
 work (:mod:`patron.usecases`); :func:`disable_endpoint` is the one way an endpoint is
@@ -11,7 +12,7 @@ disabled, by an admin's PATCH or by the dispatcher (in its own system transactio
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -36,13 +37,19 @@ from patron.webhooks.schemas import (
     WebhookEndpointCreated,
     WebhookEndpointPage,
     WebhookEndpointRead,
+    WebhookEndpointSecretRotated,
     WebhookEndpointUpdate,
+    WebhookSecretRotate,
 )
 from patron.webhooks.signing import new_secret
 from patron.webhooks.ssrf import UnsafeTargetError, check_url
 
 SECRET_CONTEXT = b"webhook_endpoints.secret"
 ALL_TYPES = "*"
+# How long a replaced secret keeps signing after a rotation, by default and at most
+# (Svix keeps the old secret 24 h; Stripe lets the old one live up to 7 days).
+ROTATION_GRACE = timedelta(hours=24)
+MAX_ROTATION_GRACE = timedelta(days=7)
 
 
 def known_event_types() -> frozenset[str]:
@@ -173,6 +180,41 @@ class WebhookEndpointService(Service):
         await self.session.refresh(endpoint)
         read = WebhookEndpointRead.model_validate(endpoint, from_attributes=True)
         return WebhookEndpointCreated(**read.model_dump(), secret=secret)
+
+    @writes()
+    async def rotate_secret(
+        self, endpoint_id: uuid.UUID, body: WebhookSecretRotate
+    ) -> WebhookEndpointSecretRotated:
+        """Give the endpoint a new secret (returned this once) and keep the one it replaces
+        signing beside it until ``body.previous_secret_expires_at`` (default: 24 h from now),
+        so a receiver can switch without losing a delivery (Standard Webhooks
+        "zero downtime secret rotation"). A time not in the future drops the old secret at
+        once. At most two secrets are active: a secret replaced by an earlier rotation stops
+        now. No event is recorded: the catalogue has none for endpoint changes.
+
+        Raises :class:`WebhookEndpointNotFound` (404) and :class:`InvalidInput` (422) for
+        an expiry more than 7 days ahead.
+        """
+        endpoint = await require_endpoint(self.session, self.tenant, endpoint_id, for_update=True)
+        now = datetime.now(UTC)
+        expires_at = body.previous_secret_expires_at or now + ROTATION_GRACE
+        if expires_at > now + MAX_ROTATION_GRACE:
+            raise InvalidInput(
+                "previous_secret_expires_at may be at most 7 days ahead",
+                loc=["body", "previous_secret_expires_at"],
+            )
+        secret = new_secret()
+        if expires_at > now:
+            endpoint.previous_secret_encrypted = endpoint.secret_encrypted
+            endpoint.previous_secret_expires_at = expires_at
+        else:
+            endpoint.previous_secret_encrypted = None
+            endpoint.previous_secret_expires_at = None
+        endpoint.secret_encrypted = self.app.keyring.encrypt(secret, SECRET_CONTEXT)
+        await self.session.flush()
+        await self.session.refresh(endpoint)
+        read = WebhookEndpointRead.model_validate(endpoint, from_attributes=True)
+        return WebhookEndpointSecretRotated(**read.model_dump(), secret=secret)
 
     @reads()
     async def list_endpoints(self, window: Window) -> WebhookEndpointPage:
