@@ -157,6 +157,14 @@ CASES: dict[str, tuple[str, str, dict[str, Any] | None, dict[str, str], list[Any
         ["body", "service"],
         "customer_appointments",
     ),
+    "webhook description": (
+        "POST",
+        "/api/v1/webhook-endpoints",
+        {"url": "https://93.184.215.14/hooks", "description": f"card {PAN}"},
+        {},
+        ["body", "description"],
+        "webhook_endpoints",
+    ),
 }
 
 

@@ -4,8 +4,6 @@ dispatchers with delays shrunk to milliseconds."""
 from __future__ import annotations
 
 import asyncio
-import io
-import logging
 import ssl
 import time
 import uuid
@@ -19,7 +17,6 @@ import pytest
 from patron.config import Settings
 from patron.context import AppContext
 from patron.db.engine import create_system_engine
-from patron.logging import json_formatter
 from patron.webhooks.dispatcher import WebhookDispatcher
 from tests.conftest import make_settings
 from tests.webhooks.receiver import Receiver
@@ -39,21 +36,6 @@ FAST = {
 
 def dispatch_settings(**overrides: Any) -> Settings:
     return make_settings(**{**FAST, **overrides})
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """Everything logged (at DEBUG) while the test runs, rendered as the app renders it."""
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(json_formatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield out
-    root.removeHandler(handler)
-    root.setLevel(level)
 
 
 @pytest.fixture

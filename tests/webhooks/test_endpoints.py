@@ -82,7 +82,7 @@ async def test_secret_is_not_logged_nor_kept_by_idempotency(
     receiver: Receiver,
     create_endpoint: EndpointFactory,
     make_dispatcher: DispatcherFactory,
-    log_output: io.StringIO,
+    captured_logs: io.StringIO,
 ) -> None:
     keyed = await client.post(
         URL, json={"url": PUBLIC_URL}, headers={**admin, "Idempotency-Key": "wh-1"}
@@ -100,7 +100,7 @@ async def test_secret_is_not_logged_nor_kept_by_idempotency(
         return receiver.count == 1
 
     await drive(make_dispatcher(), delivered)
-    logged = log_output.getvalue()
+    logged = captured_logs.getvalue()
     assert logged, "nothing was logged at all: the check would prove nothing"
     assert endpoint["secret"] not in logged
     assert keyed.json()["secret"] not in logged

@@ -271,13 +271,13 @@ async def test_rotated_secrets_are_not_logged(
     receiver: Receiver,
     create_endpoint: EndpointFactory,
     make_dispatcher: DispatcherFactory,
-    log_output: io.StringIO,
+    captured_logs: io.StringIO,
 ) -> None:
     endpoint = await create_endpoint(receiver, event_types=["customer.created"])
     new = str((await rotate(client, admin, endpoint["id"]))["secret"])
     received = await deliver_one(client, admin, receiver, make_dispatcher)
     assert received.verifies_with(new)
-    logged = log_output.getvalue()
+    logged = captured_logs.getvalue()
     assert logged, "nothing was logged at all: the check would prove nothing"
     assert endpoint["secret"] not in logged
     assert new not in logged

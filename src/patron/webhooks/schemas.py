@@ -17,13 +17,14 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from patron.kit.cards import CardNumberGuard
 from patron.kit.datetimes import Rfc3339DateTime
 from patron.kit.pagination import Page
 
 EventTypeName = Annotated[str, Field(min_length=1, max_length=100)]
 
 
-class _Input(BaseModel):
+class _Input(CardNumberGuard):
     """Bodies: snake_case, camelCase aliases accepted, unknown fields 422 (API.md)."""
 
     model_config = ConfigDict(
