@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +33,7 @@ from tests.db.embedded_support import (
 # A process that uses the embedded server of the home in argv[1] until its stdin closes.
 USER_SCRIPT = """
 import sys
+import tempfile
 from pathlib import Path
 from patron.db.embedded import start_embedded
 print("URL=" + start_embedded(Path(sys.argv[1])), flush=True)
@@ -182,3 +186,22 @@ def test_a_failed_start_is_one_line_naming_the_log(
     assert "exists but is not empty" in log.read_text()
     out, err = capfd.readouterr()
     assert "initdb" not in out + err
+
+
+def test_a_home_too_deep_for_a_socket_name_gets_a_private_socket_directory(
+    tmp_path: Path,
+) -> None:
+    """A socket's path must fit ``sun_path`` (108 bytes on Linux, 104 on macOS): under a
+    deep home the socket goes to a directory of its own under the temp dir, mode 0700."""
+    home = tmp_path / ("deep-" * 20) / "home"
+    server = EmbeddedServer(home)
+    with no_postmaster_left(server.pgdata):
+        url = server.start()
+        try:
+            socket_dir = Path(url.split("host=", 1)[1])
+            assert socket_dir.parent == Path(tempfile.gettempdir())
+            assert stat.S_IMODE(socket_dir.stat().st_mode) == 0o700
+            assert _select_one(url) == 1
+        finally:
+            server.release()
+            shutil.rmtree(socket_dir, ignore_errors=True)

@@ -251,7 +251,7 @@ class EmbeddedServer:
                     os.chown(path, account.pw_uid, account.pw_gid)
                 _allow_traverse(self.pgdata)
                 _allow_traverse(bin_dir())
-        except OSError as exc:
+        except (OSError, subprocess.CalledProcessError) as exc:
             raise EmbeddedServerError(
                 f"cannot prepare the embedded PostgreSQL in {self.home}: {exc}"
             ) from exc
