@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -77,18 +79,26 @@ def wait_no_postmaster(pgdata: Path, timeout: float = 30.0) -> list[psutil.Proce
 
 
 @contextmanager
-def no_postmaster_left(pgdata: Path) -> Iterator[None]:
-    """Kill every postmaster of ``pgdata`` still running when the block ends (pass or fail),
-    so a failing test leaves nothing running on this machine."""
+def embedded_home(depth: str = "") -> Iterator[Path]:
+    """A fresh ``PATRON_HOME`` (``<tmp>/patron-embedded-*/<depth>/home``) that is removed
+    afterwards, with every postmaster of its data directory killed first (pass or fail).
+
+    Not under pytest's ``tmp_path``: as root the server runs as another user, who must pass
+    through every parent, and pytest sets its temp root back to 0700 whenever a session
+    starts (another xdist worker, another test run on the machine).
+    """
+    base = Path(tempfile.mkdtemp(prefix="patron-embedded-"))
+    home = base / depth / "home"
     try:
-        yield
+        yield home
     finally:
-        for process in postmasters(pgdata):
+        for process in postmasters(home / "pgdata"):
             with_children = [process, *process.children(recursive=True)]
             for each in with_children:
                 with suppress(psutil.Error):
                     each.send_signal(signal.SIGKILL)
             psutil.wait_procs(with_children, timeout=10)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def start_serve(home: Path, out: Path, **env: str) -> tuple[subprocess.Popen[bytes], int]:

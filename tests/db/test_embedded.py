@@ -22,7 +22,7 @@ import pytest
 
 from patron.db.embedded import EmbeddedServer, EmbeddedServerError, start_embedded
 from tests.db.embedded_support import (
-    no_postmaster_left,
+    embedded_home,
     patron_env,
     pg_user,
     postmaster_pid,
@@ -42,9 +42,8 @@ sys.stdin.read()
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
-    home = tmp_path / "home"
-    with no_postmaster_left(home / "pgdata"):
+def home() -> Iterator[Path]:
+    with embedded_home() as home:
         yield home
 
 
@@ -188,14 +187,11 @@ def test_a_failed_start_is_one_line_naming_the_log(
     assert "initdb" not in out + err
 
 
-def test_a_home_too_deep_for_a_socket_name_gets_a_private_socket_directory(
-    tmp_path: Path,
-) -> None:
+def test_a_home_too_deep_for_a_socket_name_gets_a_private_socket_directory() -> None:
     """A socket's path must fit ``sun_path`` (108 bytes on Linux, 104 on macOS): under a
     deep home the socket goes to a directory of its own under the temp dir, mode 0700."""
-    home = tmp_path / ("deep-" * 20) / "home"
-    server = EmbeddedServer(home)
-    with no_postmaster_left(server.pgdata):
+    with embedded_home(depth="deep-" * 20) as home:
+        server = EmbeddedServer(home)
         url = server.start()
         try:
             socket_dir = Path(url.split("host=", 1)[1])

@@ -18,7 +18,7 @@ import psutil
 from tests.db.embedded_support import (
     PATRON,
     START_TIMEOUT,
-    no_postmaster_left,
+    embedded_home,
     patron_env,
     pg_program,
     pg_user,
@@ -34,9 +34,8 @@ from tests.db.embedded_support import (
 def test_a_clean_stop_after_a_sigkill_stops_the_server(tmp_path: Path) -> None:
     """SIGKILL leaves the postmaster (nothing can stop it then); the next start adopts it,
     a CLI command run beside the service leaves it alone, and SIGTERM stops it."""
-    home = tmp_path / "home"
-    pgdata = home / "pgdata"
-    with no_postmaster_left(pgdata):
+    with embedded_home() as home:
+        pgdata = home / "pgdata"
         first, port = start_serve(home, tmp_path / "first.log")
         try:
             wait_healthy(first, port, tmp_path / "first.log")
@@ -73,9 +72,8 @@ def test_a_clean_stop_after_a_sigkill_stops_the_server(tmp_path: Path) -> None:
 def test_a_server_restarted_under_the_service_is_stopped_with_it(tmp_path: Path) -> None:
     """``pg_ctl restart`` under a running service replaces the postmaster; stopping the
     service stops the new one (the one ``postmaster.pid`` names then)."""
-    home = tmp_path / "home"
-    pgdata = home / "pgdata"
-    with no_postmaster_left(pgdata):
+    with embedded_home() as home:
+        pgdata = home / "pgdata"
         service, port = start_serve(home, tmp_path / "serve.log")
         try:
             wait_healthy(service, port, tmp_path / "serve.log")
@@ -124,10 +122,9 @@ TOOL_OUTPUT = (
 def test_the_first_start_keeps_the_servers_output_in_its_log_file(tmp_path: Path) -> None:
     """Nothing of initdb, pg_ctl or postgres on the terminal or in the JSON log (INFO level);
     it is all in ``$PATRON_HOME/postgres.log``."""
-    home = tmp_path / "home"
-    pgdata = home / "pgdata"
     terminal = tmp_path / "serve.log"
-    with no_postmaster_left(pgdata):
+    with embedded_home() as home:
+        pgdata = home / "pgdata"
         service, port = start_serve(home, terminal, LOG_LEVEL="INFO")
         try:
             wait_healthy(service, port, terminal)
@@ -135,9 +132,9 @@ def test_the_first_start_keeps_the_servers_output_in_its_log_file(tmp_path: Path
             status = terminate(service)
         assert status == 0, terminal.read_text()
         assert wait_no_postmaster(pgdata) == []
+        server_log = (home / "postgres.log").read_text()
     output = terminal.read_text()
     assert "embedded_postgres_ready" in output  # Patron's own line: the output was captured
     assert [marker for marker in TOOL_OUTPUT if marker in output] == [], output
-    server_log = (home / "postgres.log").read_text()
     assert "The files belonging to this database system" in server_log
     assert "database system is ready to accept connections" in server_log
