@@ -25,8 +25,8 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from patron.db import fastpath
+from patron.db.disconnects import open_transaction, run_transaction
 from patron.db.engine import create_sessionmaker
-from patron.db.rls import tenant_transaction
 from patron.tenancy import TenantId
 
 
@@ -40,17 +40,38 @@ class Database:
             engine.execution_options(isolation_level="AUTOCOMMIT")
         )
 
+    async def _checkout(self) -> tuple[AsyncSession, asyncpg.Connection]:
+        """A new session and its driver connection (checked out of the pool)."""
+        session = self.sessionmaker()
+        try:
+            return session, await fastpath.driver_connection(session)
+        except BaseException:
+            await self._release(session)
+            raise
+
+    @staticmethod
+    async def _release(session: AsyncSession) -> None:
+        """Close ``session`` (shielded from cancellation, as ``async with`` does), giving
+        its connection back; a closed one, or one still inside a transaction, is
+        invalidated instead: never pool a connection inside a transaction."""
+        async with session:
+            connection: asyncpg.Connection | None = session.info.get(fastpath.DRIVER_KEY)
+            if connection is not None and (
+                connection.is_closed() or connection.is_in_transaction()
+            ):
+                await session.invalidate()
+
     @asynccontextmanager
     async def _session_unit(self, tenant: str, *, read_only: bool) -> AsyncIterator[AsyncSession]:
-        async with self.sessionmaker() as session:
-            connection = await fastpath.driver_connection(session)
-            try:
-                async with tenant_transaction(connection, tenant, read_only=read_only):
-                    yield session
-                    await session.flush()  # pending ORM changes belong to this transaction
-            finally:
-                if connection.is_closed() or connection.is_in_transaction():
-                    await session.invalidate()  # never pool a connection inside a transaction
+        session, connection, stack = await open_transaction(
+            self._checkout, self._release, tenant, read_only=read_only
+        )
+        try:
+            async with run_transaction(connection, stack, read_only=read_only):
+                yield session
+                await session.flush()  # pending ORM changes belong to this transaction
+        finally:
+            await self._release(session)
 
     def unit_of_work(self, tenant: TenantId | None) -> AbstractAsyncContextManager[AsyncSession]:
         """A session inside one transaction, scoped to ``tenant`` for row-level security
