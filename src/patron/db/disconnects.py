@@ -27,7 +27,7 @@ https://www.postgresql.org/docs/current/errcodes-appendix.html
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import asyncpg
@@ -90,27 +90,33 @@ def is_disconnect(
     return False
 
 
-async def open_transaction(
+@asynccontextmanager
+async def unit_transaction(
     checkout: Callable[[], Awaitable[tuple[Held, asyncpg.Connection]]],
     release: Callable[[Held], Awaitable[None]],
     tenant: str,
     *,
     read_only: bool,
-) -> tuple[Held, asyncpg.Connection, AsyncExitStack]:
-    """Check a connection out and open a unit's transaction on it: ``BEGIN`` with the
-    tenant (:func:`patron.db.rls.tenant_transaction`).
+) -> AsyncIterator[tuple[Held, asyncpg.Connection]]:
+    """A unit of work's transaction on a pooled connection, with database outages turned
+    into :class:`DatabaseUnavailable`: ``BEGIN`` with the tenant, the block, ``COMMIT``
+    (``ROLLBACK`` when the block raises; :func:`patron.db.rls.tenant_transaction`).
 
     ``checkout()`` gives what the unit holds (a pooled connection, a session) and its
-    asyncpg connection; ``release(held)`` gives it back, invalidating a closed connection
-    (a connection lost here is terminated first, so it is closed).
-    Returns the held object, its asyncpg connection and the stack whose exit ends the
-    transaction (see :func:`run_transaction`).
+    asyncpg connection, which the block gets; ``release(held)`` gives it back, invalidating
+    a closed connection. A connection lost anywhere here is terminated first, so it is
+    closed and never pooled again (asyncpg may leave a dead one looking open).
 
-    A pooled connection found dead at ``BEGIN`` (the server restarted while it sat in the
-    pool and the close was not seen yet) is released and ``BEGIN`` is tried once more on
-    a fresh one: nothing has run yet, so that retry is safe for reads and writes alike.
-    A connection that cannot be made is not retried. Raises :class:`DatabaseUnavailable`
-    for a lost or refused connection (:func:`is_disconnect`); other errors propagate.
+    - A pooled connection found dead at ``BEGIN`` (the server restarted while it sat in
+      the pool and its close was not seen yet) is released and the unit starts once more
+      on a fresh one: nothing ran yet, so that retry is safe for reads and writes alike.
+      A connection that cannot be made is not retried.
+    - Lost in the block or at ``COMMIT``: never retried (the block may have written, its
+      commit may have happened). At the ``COMMIT`` of a write the problem says that the
+      change may or may not have been saved (``committing``).
+
+    Raises :class:`DatabaseUnavailable` for a lost or refused connection
+    (:func:`is_disconnect`); other errors propagate as they are.
     """
     for attempt in (1, 2):
         try:
@@ -119,47 +125,21 @@ async def open_transaction(
             if is_disconnect(exc, connecting=True):
                 raise DatabaseUnavailable() from exc
             raise
-        stack = AsyncExitStack()
+        begun = committing = False
         try:
-            await stack.enter_async_context(
-                tenant_transaction(connection, tenant, read_only=read_only)
-            )
-        except BaseException as exc:
-            lost = isinstance(exc, Exception) and is_disconnect(exc, connection=connection)
-            if lost:
-                connection.terminate()  # so that release() invalidates it, never pools it
+            async with tenant_transaction(connection, tenant, read_only=read_only):
+                begun = True
+                yield held, connection
+                committing = not read_only
+            return
+        except DatabaseUnavailable:
+            raise  # a unit opened inside this one already judged it
+        except Exception as exc:
+            if not is_disconnect(exc, connection=connection):
+                raise
+            connection.terminate()  # so that release() invalidates it, never pools it
+            if begun or attempt == 2:
+                raise DatabaseUnavailable(committing=committing) from exc
+        finally:
             await release(held)
-            if lost:
-                if attempt == 1:
-                    continue
-                raise DatabaseUnavailable() from exc
-            raise
-        return held, connection, stack
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-@asynccontextmanager
-async def run_transaction(
-    connection: asyncpg.Connection, stack: AsyncExitStack, *, read_only: bool
-) -> AsyncIterator[None]:
-    """Run a unit's block in the transaction :func:`open_transaction` opened on
-    ``connection``, then end it (``stack``'s exit: ``COMMIT``, or ``ROLLBACK`` when the
-    block raised).
-
-    A lost connection, in the block or at ``COMMIT``, is terminated (so the unit's release
-    invalidates it) and becomes :class:`DatabaseUnavailable`; lost at the ``COMMIT`` of a
-    write, it says that the change may or may not have been saved (``committing``).
-    Nothing here is retried: the block may have written, and its commit may have happened.
-    """
-    committing = False
-    try:
-        async with stack:
-            yield
-            committing = not read_only
-    except DatabaseUnavailable:
-        raise
-    except Exception as exc:
-        if is_disconnect(exc, connection=connection):
-            connection.terminate()  # so that the unit's release invalidates it
-            raise DatabaseUnavailable(committing=committing) from exc
-        raise

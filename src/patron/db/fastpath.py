@@ -44,7 +44,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault, Table
 from sqlalchemy.util import greenlet_spawn
 
-from patron.db.disconnects import open_transaction, run_transaction
+from patron.db.disconnects import unit_transaction
 from patron.tenancy import TenantId
 
 DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
@@ -277,17 +277,13 @@ async def _checkout(engine: AsyncEngine) -> tuple[PoolProxiedConnection, asyncpg
 async def _driver_transaction(
     engine: AsyncEngine, tenant: TenantId, *, read_only: bool
 ) -> AsyncIterator[asyncpg.Connection]:
-    pooled, connection, stack = await open_transaction(
+    async with unit_transaction(
         functools.partial(_checkout, engine),
         functools.partial(_give_back, engine),
         tenant,
         read_only=read_only,
-    )
-    try:
-        async with run_transaction(connection, stack, read_only=read_only):
-            yield connection
-    finally:
-        await _give_back(engine, pooled)
+    ) as (_, connection):
+        yield connection
 
 
 def driver_reads(

@@ -25,7 +25,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from patron.db import fastpath
-from patron.db.disconnects import open_transaction, run_transaction
+from patron.db.disconnects import unit_transaction
 from patron.db.engine import create_sessionmaker
 from patron.tenancy import TenantId
 
@@ -63,15 +63,12 @@ class Database:
 
     @asynccontextmanager
     async def _session_unit(self, tenant: str, *, read_only: bool) -> AsyncIterator[AsyncSession]:
-        session, connection, stack = await open_transaction(
-            self._checkout, self._release, tenant, read_only=read_only
-        )
-        try:
-            async with run_transaction(connection, stack, read_only=read_only):
-                yield session
-                await session.flush()  # pending ORM changes belong to this transaction
-        finally:
-            await self._release(session)
+        async with unit_transaction(self._checkout, self._release, tenant, read_only=read_only) as (
+            session,
+            _,
+        ):
+            yield session
+            await session.flush()  # pending ORM changes belong to this transaction
 
     def unit_of_work(self, tenant: TenantId | None) -> AbstractAsyncContextManager[AsyncSession]:
         """A session inside one transaction, scoped to ``tenant`` for row-level security
