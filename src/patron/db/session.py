@@ -14,6 +14,10 @@ savepoints); pending changes are flushed before ``COMMIT``.
 Services and repositories never commit; the unit of work does, or rolls back on error.
 The driver units (:meth:`Database.driver_reads`, :meth:`Database.driver_unit_of_work`)
 are the fast path's (:mod:`patron.db.fastpath`).
+
+Every unit raises :class:`patron.errors.DatabaseUnavailable` (503) when its connection is
+lost or cannot be made, and starts once more on a fresh connection when a pooled one is
+found dead at ``BEGIN`` (:func:`patron.db.disconnects.unit_transaction`, decision 0014).
 """
 
 from __future__ import annotations
