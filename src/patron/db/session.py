@@ -67,10 +67,8 @@ class Database:
 
     @asynccontextmanager
     async def _session_unit(self, tenant: str, *, read_only: bool) -> AsyncIterator[AsyncSession]:
-        async with unit_transaction(self._checkout, self._release, tenant, read_only=read_only) as (
-            session,
-            _,
-        ):
+        unit = unit_transaction(self._checkout, self._release, tenant, read_only=read_only)
+        async with unit as (session, _):
             yield session
             await session.flush()  # pending ORM changes belong to this transaction
 
