@@ -129,7 +129,7 @@ class DatabaseUnavailable(PatronError):
     change may or may not have been saved; otherwise nothing was changed.
     """
 
-    status, title, slug = 503, "Database Unavailable", "database-unavailable"
+    status, title, slug = 503, "Service Unavailable", "database-unavailable"
     RETRY_AFTER_SECONDS = 1
 
     def __init__(self, *, committing: bool = False) -> None:

@@ -136,7 +136,7 @@ def test_an_escaped_disconnect_renders_as_503_with_retry_after() -> None:
     assert problem.headers == {"Retry-After": "1"}
     body = problem.to_problem()
     assert body["type"] == "/problems/database-unavailable"
-    assert body["title"] == "Database Unavailable"
+    assert body["title"] == "Service Unavailable"
     assert body["retry_after"] == 1
     # and a statement's own error still is what it was
     assert database_error_problem(_wrapped(pg.UniqueViolationError("dup"))).status == 409
@@ -359,7 +359,7 @@ async def test_http_answers_503_problem_with_retry_after_when_the_database_is_do
         assert response.headers["content-type"] == "application/problem+json"
         body: dict[str, Any] = response.json()
         assert body["type"] == "/problems/database-unavailable"
-        assert body["title"] == "Database Unavailable"
+        assert body["title"] == "Service Unavailable"
         assert (
             body["detail"] == "The database is unavailable; nothing was changed. Retry in a moment."
         )

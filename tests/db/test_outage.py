@@ -140,7 +140,7 @@ def _assert_unavailable(response: httpx.Response) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, Any] = response.json()
     assert body["type"] == "/problems/database-unavailable"
-    assert body["title"] == "Database Unavailable"
+    assert body["title"] == "Service Unavailable"
     assert "database" in body["detail"].lower()
 
 
