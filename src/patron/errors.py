@@ -119,6 +119,32 @@ class UpstreamError(PatronError):
     status, title, slug = 502, "Bad Gateway", "upstream-error"
 
 
+class DatabaseUnavailable(PatronError):
+    """503: the database could not be reached, or dropped the connection mid-request (a
+    restart, a failover, a network fault), as opposed to refusing a statement. Transient:
+    ``Retry-After`` (RFC 9110 §10.2.3) says when to try again, in seconds (API.md
+    "Conventions": database unavailable is 503 with ``Retry-After``).
+
+    ``committing`` says the connection was lost while a ``COMMIT`` was in flight, so the
+    change may or may not have been saved; otherwise nothing was changed.
+    """
+
+    status, title, slug = 503, "Service Unavailable", "database-unavailable"
+    RETRY_AFTER_SECONDS = 1
+
+    def __init__(self, *, committing: bool = False) -> None:
+        if committing:
+            detail = (
+                "The database connection was lost while the change was being committed: it "
+                "may or may not have been saved. Read the resource before repeating the "
+                "request."
+            )
+        else:
+            detail = "The database is unavailable; nothing was changed. Retry in a moment."
+        seconds = self.RETRY_AFTER_SECONDS
+        super().__init__(detail, headers={"Retry-After": str(seconds)}, retry_after=seconds)
+
+
 def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Pydantic / FastAPI error dicts reduced to ``loc``, ``msg``, ``type`` (JSON-safe)."""
     out: list[dict[str, Any]] = []

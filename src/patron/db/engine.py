@@ -8,12 +8,17 @@ Migrations use :func:`create_admin_engine`, which keeps the URL's own role.
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from patron.config import Settings
 from patron.db.urls import async_url
@@ -29,9 +34,38 @@ def _json_serializer(value: object) -> str:
 JSON_CODECS = {"json_serializer": _json_serializer, "json_deserializer": loads}
 
 
+def _drop_closed(
+    _dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    """Pool ``checkout`` hook: a pooled connection whose socket the server has closed (a
+    restart, an idle timeout) is replaced by a fresh one before anyone uses it.
+
+    asyncpg notices the close as soon as the event loop reads the socket's end, so
+    ``is_closed()`` is a local check: no round trip, unlike ``pool_pre_ping`` (which sends
+    a statement on every checkout; decision 0014 has the measurement). SQLAlchemy
+    invalidates the connection and reconnects when a ``checkout`` hook raises
+    ``DisconnectionError`` ("Disconnect Handling - Pessimistic", custom checkout events:
+    https://docs.sqlalchemy.org/en/20/core/pooling.html#disconnect-handling-pessimistic).
+    """
+    connection = record.driver_connection
+    if connection is not None and connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
+
+
+def drop_closed_connections(engine: AsyncEngine) -> AsyncEngine:
+    """Install :func:`_drop_closed` on ``engine``'s pool; returns ``engine``."""
+    event.listen(engine.sync_engine.pool, "checkout", _drop_closed)
+    return engine
+
+
 def create_app_engine(settings: Settings, url: str) -> AsyncEngine:
-    """The pooled engine that serves requests and jobs, subject to row-level security."""
-    return create_async_engine(
+    """The pooled engine that serves requests and jobs, subject to row-level security.
+
+    Dead pooled connections are replaced at checkout without a round trip
+    (:func:`drop_closed_connections`); a lost connection in a unit of work is a
+    ``DatabaseUnavailable`` (:mod:`patron.db.disconnects`).
+    """
+    engine = create_async_engine(
         async_url(url),
         **JSON_CODECS,
         pool_size=settings.database_pool_size,
@@ -45,6 +79,7 @@ def create_app_engine(settings: Settings, url: str) -> AsyncEngine:
             },
         },
     )
+    return drop_closed_connections(engine)
 
 
 def create_system_engine(
@@ -65,12 +100,14 @@ def create_system_engine(
     }
     if not synchronous_commit:
         server_settings["synchronous_commit"] = "off"
-    return create_async_engine(
-        async_url(url),
-        **JSON_CODECS,
-        pool_size=pool_size,
-        max_overflow=0,
-        connect_args={"server_settings": server_settings},
+    return drop_closed_connections(
+        create_async_engine(
+            async_url(url),
+            **JSON_CODECS,
+            pool_size=pool_size,
+            max_overflow=0,
+            connect_args={"server_settings": server_settings},
+        )
     )
 
 

@@ -44,11 +44,11 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault, Table
 from sqlalchemy.util import greenlet_spawn
 
-from patron.db.rls import tenant_transaction
+from patron.db.disconnects import unit_transaction
 from patron.tenancy import TenantId
 
 DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
-_DRIVER_KEY = "patron.driver_connection"
+DRIVER_KEY = "patron.driver_connection"
 
 Processor = Callable[[Any], Any]
 # What prepared statements run on: a unit of work's session or its bare driver connection.
@@ -211,7 +211,7 @@ async def driver_connection(executor: Executor) -> asyncpg.Connection:
     if isinstance(executor, asyncpg.Connection):
         return executor
     session = executor
-    connection: asyncpg.Connection | None = session.info.get(_DRIVER_KEY)
+    connection: asyncpg.Connection | None = session.info.get(DRIVER_KEY)
     if connection is None:
         sa_connection = await session.connection()
         raw = await sa_connection.get_raw_connection()
@@ -224,7 +224,7 @@ async def driver_connection(executor: Executor) -> asyncpg.Connection:
         if not begun:
             await start()
         connection = raw.driver_connection
-        session.info[_DRIVER_KEY] = connection
+        session.info[DRIVER_KEY] = connection
     return connection
 
 
@@ -267,17 +267,23 @@ async def _give_back(engine: AsyncEngine, pooled: PoolProxiedConnection) -> None
         await greenlet_spawn(pooled.close)
 
 
+async def _checkout(engine: AsyncEngine) -> tuple[PoolProxiedConnection, asyncpg.Connection]:
+    pooled = await engine.raw_connection()
+    connection: asyncpg.Connection = pooled.driver_connection
+    return pooled, connection
+
+
 @asynccontextmanager
 async def _driver_transaction(
     engine: AsyncEngine, tenant: TenantId, *, read_only: bool
 ) -> AsyncIterator[asyncpg.Connection]:
-    pooled = await engine.raw_connection()
-    try:
-        connection: asyncpg.Connection = pooled.driver_connection
-        async with tenant_transaction(connection, tenant, read_only=read_only):
-            yield connection
-    finally:
-        await _give_back(engine, pooled)
+    async with unit_transaction(
+        functools.partial(_checkout, engine),
+        functools.partial(_give_back, engine),
+        tenant,
+        read_only=read_only,
+    ) as (_, connection):
+        yield connection
 
 
 def driver_reads(

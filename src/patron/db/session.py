@@ -14,6 +14,10 @@ savepoints); pending changes are flushed before ``COMMIT``.
 Services and repositories never commit; the unit of work does, or rolls back on error.
 The driver units (:meth:`Database.driver_reads`, :meth:`Database.driver_unit_of_work`)
 are the fast path's (:mod:`patron.db.fastpath`).
+
+Every unit raises :class:`patron.errors.DatabaseUnavailable` (503) when its connection is
+lost or cannot be made, and starts once more on a fresh connection when a pooled one is
+found dead at ``BEGIN`` (:func:`patron.db.disconnects.unit_transaction`, decision 0014).
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from patron.db import fastpath
+from patron.db.disconnects import unit_transaction
 from patron.db.engine import create_sessionmaker
-from patron.db.rls import tenant_transaction
 from patron.tenancy import TenantId
 
 
@@ -40,17 +44,33 @@ class Database:
             engine.execution_options(isolation_level="AUTOCOMMIT")
         )
 
+    async def _checkout(self) -> tuple[AsyncSession, asyncpg.Connection]:
+        """A new session and its driver connection (checked out of the pool)."""
+        session = self.sessionmaker()
+        try:
+            return session, await fastpath.driver_connection(session)
+        except BaseException:
+            await self._release(session)
+            raise
+
+    @staticmethod
+    async def _release(session: AsyncSession) -> None:
+        """Close ``session`` (shielded from cancellation, as ``async with`` does), giving
+        its connection back; a closed one, or one still inside a transaction, is
+        invalidated instead: never pool a connection inside a transaction."""
+        async with session:
+            connection: asyncpg.Connection | None = session.info.get(fastpath.DRIVER_KEY)
+            if connection is not None and (
+                connection.is_closed() or connection.is_in_transaction()
+            ):
+                await session.invalidate()
+
     @asynccontextmanager
     async def _session_unit(self, tenant: str, *, read_only: bool) -> AsyncIterator[AsyncSession]:
-        async with self.sessionmaker() as session:
-            connection = await fastpath.driver_connection(session)
-            try:
-                async with tenant_transaction(connection, tenant, read_only=read_only):
-                    yield session
-                    await session.flush()  # pending ORM changes belong to this transaction
-            finally:
-                if connection.is_closed() or connection.is_in_transaction():
-                    await session.invalidate()  # never pool a connection inside a transaction
+        unit = unit_transaction(self._checkout, self._release, tenant, read_only=read_only)
+        async with unit as (session, _):
+            yield session
+            await session.flush()  # pending ORM changes belong to this transaction
 
     def unit_of_work(self, tenant: TenantId | None) -> AbstractAsyncContextManager[AsyncSession]:
         """A session inside one transaction, scoped to ``tenant`` for row-level security

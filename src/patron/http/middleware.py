@@ -15,7 +15,7 @@ import structlog
 from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from patron.errors import InvalidInput, PayloadTooLarge
+from patron.errors import DatabaseUnavailable, InvalidInput, PayloadTooLarge
 from patron.http.idempotency import finish_idempotent_request
 from patron.http.problems import error_response
 from patron.idempotency.service import PendingKey
@@ -123,9 +123,15 @@ class IdempotencyMiddleware:
         pending = scope.get("state", {}).get("idempotency")
         if isinstance(pending, PendingKey) and start:
             ctx = scope["app"].state.ctx
-            await finish_idempotent_request(
-                ctx.db, pending, start["status"], start.get("headers", []), bytes(body)
-            )
+            try:
+                await finish_idempotent_request(
+                    ctx.db, pending, start["status"], start.get("headers", []), bytes(body)
+                )
+            except DatabaseUnavailable:
+                # The response is sent; raising now would only make the server drop the
+                # client's connection. The key stays claimed until its lock lapses
+                # (idempotency.service.LOCK_SECONDS): a retry before that gets 409.
+                log.warning("idempotency_response_not_stored", status=start["status"])
 
 
 class BodyLimitMiddleware:

@@ -23,9 +23,11 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from patron.db.disconnects import is_disconnect
 from patron.errors import (
     BadRequest,
     Conflict,
+    DatabaseUnavailable,
     InvalidInput,
     PatronError,
     UnsupportedMediaType,
@@ -128,12 +130,16 @@ def error_response(error: PatronError) -> Response:
 
 def database_error_problem(exc: Exception) -> PatronError:
     """The problem a database error stands for: those caused by input (SQLSTATE class 22,
-    data exceptions → 422; 23505, unique violation → 409) are the client's, the rest 500.
+    data exceptions → 422; 23505, unique violation → 409) are the client's, a lost or
+    refused connection is 503 (:class:`DatabaseUnavailable`, which the units of work
+    raise themselves; this catches one that escaped them), the rest 500.
 
     They arrive wrapped by SQLAlchemy (``DBAPIError``) or, from the prepared statements of
     :mod:`patron.db.fastpath`, straight from asyncpg (``asyncpg.PostgresError``). SQLSTATE codes:
     https://www.postgresql.org/docs/current/errcodes-appendix.html
     """
+    if is_disconnect(exc):
+        return DatabaseUnavailable()
     orig: Any = exc.orig if isinstance(exc, DBAPIError) else exc
     sqlstate: Any = getattr(orig, "sqlstate", None) or getattr(
         getattr(orig, "__cause__", None), "sqlstate", None
