@@ -6,7 +6,7 @@ for it and how to install it, instead of a ``ModuleNotFoundError`` traceback.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 
 
 class MissingExtra(RuntimeError):
@@ -14,12 +14,15 @@ class MissingExtra(RuntimeError):
 
 
 def require_extra(extra: str, module: str, setting: str) -> None:
-    """Import ``module`` (a module of ``extra``) or raise :class:`MissingExtra` naming
-    ``setting`` (e.g. ``"KAFKA_BOOTSTRAP_SERVERS is set"``) and the install command."""
+    """Raise :class:`MissingExtra` naming ``setting`` (e.g. ``"KAFKA_BOOTSTRAP_SERVERS is
+    set"``) and the install command unless ``module`` (a module of ``extra``) can be found.
+    The module is located, not imported (importing some has side effects)."""
     try:
-        importlib.import_module(module)
-    except ImportError as exc:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a missing parent package, a broken entry
+        found = False
+    if not found:
         raise MissingExtra(
             f"{setting} but the '{extra}' extra is not installed ({module} is missing): "
             f"pip install 'patron[{extra}]', or uv sync --extra {extra} in a checkout"
-        ) from exc
+        )
