@@ -4,9 +4,11 @@ A key is ``ptk_<prefix>_<secret>`` with 256 random bits of secret; only its SHA-
 is stored (a slow KDF adds nothing for a key with that much entropy). Looked-up keys are
 cached in process for up to ``CACHE_SECONDS`` so a hot path does not hit the database per
 request. A revocation takes effect at once all the same: it sends a PostgreSQL
-notification (``NOTIFY`` on :data:`REVOCATIONS`, delivered at its commit) that every
-process's :class:`ApiKeyAuthenticator` listens to and answers by emptying its cache; while
-a process is not listening (not yet connected, connection lost) it caches nothing.
+notification (``NOTIFY`` on :data:`REVOCATIONS`, sent to listeners just after its commit,
+within milliseconds) that every process's :class:`ApiKeyAuthenticator` listens to and
+answers by emptying its cache; while a process is not listening (not yet connected,
+connection lost) it caches nothing. A listener connection that dies without the socket
+noticing (a silent network partition) leaves the cache to its TTL.
 """
 
 from __future__ import annotations
