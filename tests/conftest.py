@@ -209,9 +209,11 @@ async def admin(api_key_headers: ApiKeyFactory, tenant: str) -> dict[str, str]:
 
 @pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None]:
-    """Environment for ``patron`` CLI commands run in-process: the test database, and
-    settings read afresh."""
+    """Environment for ``patron`` CLI commands run in-process: the test database (with
+    the development keys, which ``PATRON_ENV=test`` allows there), and settings read
+    afresh."""
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("PATRON_ENV", "test")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

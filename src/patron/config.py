@@ -4,20 +4,31 @@ Settings are split per concern (one class each: server, database, security, cust
 cache, events, webhooks, orders, messaging, storage), united in :class:`Settings` and
 cached: call :func:`get_settings` rather than building :class:`Settings` by hand, except
 in tests that need a variant.
+
+Safety rules (issue 10): secrets are :class:`~pydantic.SecretStr` and validation errors
+never echo their input (``hide_input_in_errors``), so a refused setting cannot leak into
+a terminal or a log. The public development ``SECRET_KEY`` / ``ENCRYPTION_KEYS`` are
+accepted only on the embedded database, or with ``DATABASE_URL`` when ``PATRON_ENV`` is
+explicitly ``development`` or ``test``; ``PATRON_ENV=production`` refuses them and the
+embedded database. :func:`describe_errors` turns a refusal into one line per setting and
+:func:`startup_warnings` names settings that are unknown or do nothing yet.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Development-only defaults. `Settings` refuses them when PATRON_ENV is not "development".
+# Development-only defaults, public in this repository: `Settings` accepts them on the
+# embedded database, or with DATABASE_URL when PATRON_ENV says development or test.
 DEV_SECRET_KEY = "dev-secret-key-change-me-dev-secret-key"  # noqa: S105 - refused in production
 DEV_ENCRYPTION_KEYS = "dev1:" + base64.b64encode(b"patron-dev-only-encryption-key!!").decode()
 # One TENANT_CURRENCIES entry: a tenant id (ARCHITECTURE.md §4) and an ISO 4217 code.
@@ -28,7 +39,9 @@ class _Concern(BaseSettings):
     """Base of the per-concern settings: environment variable names are the field names
     upper-cased, read from the environment and ``.env``."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
 
 class ServerSettings(_Concern):
@@ -81,8 +94,8 @@ class SecuritySettings(_Concern):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwks_cache_seconds: int = 300
-    secret_key: str = DEV_SECRET_KEY
-    encryption_keys: str = DEV_ENCRYPTION_KEYS
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    encryption_keys: SecretStr = SecretStr(DEV_ENCRYPTION_KEYS)
 
 
 class CustomerSettings(_Concern):
@@ -175,8 +188,8 @@ class MessagingSettings(_Concern):
 
     meta_graph_api_version: str = "v21.0"
     meta_graph_base_url: str = "https://graph.facebook.com"
-    meta_app_secret: str | None = None
-    meta_verify_token: str | None = None
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
     smtp_url: str | None = None
     sms_webhook_url: str | None = None
 
@@ -208,21 +221,115 @@ class Settings(
     Environment variable names stay flat (API.md "Operations" pins them).
     """
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     @model_validator(mode="after")
-    def _refuse_dev_secrets(self) -> Settings:
-        if self.patron_env == "production":
-            if self.secret_key == DEV_SECRET_KEY:
-                raise ValueError("SECRET_KEY must be set outside development")
-            if self.encryption_keys == DEV_ENCRYPTION_KEYS:
-                raise ValueError("ENCRYPTION_KEYS must be set outside development")
-        if len(self.secret_key) < 32:
-            raise ValueError("SECRET_KEY must be at least 32 characters")
+    def _refuse_unsafe(self) -> Settings:
+        """Refuse what would run a real deployment on public keys (issue 10). Every problem
+        found is one line of the error, naming the variable and the rule."""
+        problems: list[str] = []
+        secret = self.secret_key.get_secret_value()
+        if len(secret) < 32:
+            problems.append("SECRET_KEY must be at least 32 characters")
+        production = self.patron_env == "production"
+        if production and not self.database_url:
+            problems.append(
+                "DATABASE_URL must be set when PATRON_ENV=production "
+                "(the embedded PostgreSQL is for development only)"
+            )
+        explicit = "patron_env" in self.model_fields_set and not production
+        if production or (self.database_url and not explicit):
+            why = (
+                "PATRON_ENV=production"
+                if production
+                else "DATABASE_URL is set; set PATRON_ENV=development to use development keys"
+            )
+            if secret == DEV_SECRET_KEY:
+                problems.append(f"SECRET_KEY must be set: the development key is public ({why})")
+            if self.encryption_keys.get_secret_value() == DEV_ENCRYPTION_KEYS:
+                problems.append(
+                    f"ENCRYPTION_KEYS must be set: the development key is public ({why})"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
+
+    @property
+    def uses_development_keys(self) -> bool:
+        """True when either secret is the public development value (said at start)."""
+        return (
+            self.secret_key.get_secret_value() == DEV_SECRET_KEY
+            or self.encryption_keys.get_secret_value() == DEV_ENCRYPTION_KEYS
+        )
 
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings, read once."""
+    """The process-wide settings, read once. Raises :class:`pydantic.ValidationError`
+    (render it with :func:`describe_errors`)."""
     return Settings()
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a settings field (its name upper-cased)."""
+    return field.upper()
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One line per refused setting, ``NAME: rule``, without the value that was given
+    (input is hidden: ``hide_input_in_errors``; a cross-field rule already names its
+    variables)."""
+    lines: list[str] = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["loc"]:
+            lines.append(f"{env_name(str(item['loc'][0]))}: {message}")
+        else:
+            lines.extend(line for line in message.splitlines() if line)
+    return lines
+
+
+# Settings in API.md's list (and Settings) that nothing reads yet: set, they are warned
+# about at start so nobody believes they took effect.
+NOT_YET_USED = frozenset(
+    {
+        "grpc_port",
+        "log_service_url",
+        "meta_graph_api_version",
+        "meta_graph_base_url",
+        "meta_app_secret",
+        "meta_verify_token",
+        "profile_cache_ttl",
+        "smtp_url",
+        "sms_webhook_url",
+    }
+)
+# PATRON_* variables read outside Settings: the test suite's (tests/services.py).
+OTHER_PATRON_VARIABLES = frozenset({"PATRON_REQUIRE_SERVICES"})
+OTHER_PATRON_PREFIXES = ("PATRON_TEST_",)
+
+
+def startup_warnings(
+    settings: Settings, environ: Mapping[str, str], env_file: Path | None = Path(".env")
+) -> list[str]:
+    """One line per ``PATRON_*`` variable Patron does not know (in ``environ`` or the
+    ``.env`` file) and per setting that is set but does nothing yet (:data:`NOT_YET_USED`).
+    Names only, never values."""
+    known = {env_name(name) for name in Settings.model_fields} | OTHER_PATRON_VARIABLES
+    names = set(environ)
+    if env_file is not None and env_file.is_file():
+        names |= set(dotenv_values(env_file))
+    lines = [
+        f"{name} is not a Patron setting and is ignored (check its spelling)"
+        for name in sorted(names)
+        if name.upper().startswith("PATRON_")
+        and name.upper() not in known
+        and not name.upper().startswith(OTHER_PATRON_PREFIXES)
+    ]
+    lines += [
+        f"{env_name(name)} is set but does nothing yet in this version"
+        for name in sorted(NOT_YET_USED & settings.model_fields_set)
+    ]
+    return lines

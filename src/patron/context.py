@@ -13,6 +13,7 @@ from patron.auth.jwks import JwksVerifier
 from patron.config import Settings
 from patron.db.engine import create_app_engine
 from patron.db.session import Database
+from patron.db.urls import libpq_dsn
 from patron.kit.crypto import Keyring
 from patron.kit.ratelimit import RateLimiter
 from patron.storage import Storage, storage_from_settings
@@ -31,6 +32,7 @@ class AppContext:
     extras: dict[str, object] = field(default_factory=dict)
 
     async def close(self) -> None:
+        await self.api_keys.aclose()
         await self.db.dispose()
         await self.storage.aclose()
         if self.jwks is not None:
@@ -51,8 +53,9 @@ def build_context(settings: Settings, database_url: str) -> AppContext:
         settings=settings,
         database_url=database_url,
         db=Database(create_app_engine(settings, database_url)),
-        keyring=Keyring.parse(settings.encryption_keys),
-        api_keys=ApiKeyAuthenticator(),
+        keyring=Keyring.parse(settings.encryption_keys.get_secret_value()),
+        # revocations reach this process's key cache through LISTEN on the same database
+        api_keys=ApiKeyAuthenticator(libpq_dsn(database_url) if database_url else None),
         rate_limiter=RateLimiter(settings.redis_url),
         storage=storage_from_settings(settings),
         jwks=jwks,

@@ -96,7 +96,7 @@ async def test_add_stores_file_encrypts_number_and_emits_event(
     keyring: Keyring = app_ctx.keyring
     assert keyring.decrypt(row["number_encrypted"], b"customer_documents.number") == "X1234567"
     assert row["number_index"] == blind_index(
-        app_ctx.settings.secret_key, "document_number", "PASSPORT:DE:X1234567"
+        app_ctx.settings.secret_key.get_secret_value(), "document_number", "PASSPORT:DE:X1234567"
     )
     assert row["storage_key"].startswith(f"{tenant}/documents/")
     assert await stored_keys(storage) == [row["storage_key"]]

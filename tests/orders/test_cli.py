@@ -31,6 +31,7 @@ PATRON = Path(sys.executable).with_name("patron")
 @pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None]:
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("PATRON_ENV", "test")  # the development keys, said explicitly
     monkeypatch.delenv("RABBITMQ_URL", raising=False)
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
     get_settings.cache_clear()

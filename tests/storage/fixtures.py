@@ -13,7 +13,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from patron.context import AppContext
-from patron.storage import LocalStorage, S3Storage, Storage
+from patron.storage import LocalStorage, Storage
+from patron.storage.s3 import S3Storage
 from tests.services import free_port
 
 

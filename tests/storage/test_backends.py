@@ -11,12 +11,12 @@ from patron.config import Settings
 from patron.storage import (
     InvalidKey,
     LocalStorage,
-    S3Storage,
     Storage,
     StorageError,
     new_key,
     storage_from_settings,
 )
+from patron.storage.s3 import S3Storage
 from tests.storage.fixtures import read_all, stored_keys
 
 

@@ -191,7 +191,7 @@ class DocumentService(Service):
         ):
             await self.customers.require(customer_id)
             index = blind_index(
-                self.app.settings.secret_key,
+                self.app.settings.secret_key.get_secret_value(),
                 "document_number",
                 f"{fields.type.value}:{country}:{number}",
             )

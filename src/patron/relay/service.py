@@ -38,6 +38,7 @@ from patron.config import Settings
 from patron.context import AppContext
 from patron.db.engine import create_sessionmaker, create_system_engine
 from patron.kit.backoff import capped_exponential
+from patron.kit.extras import require_extra
 from patron.ops.metrics import (
     RELAY_DEAD_LETTERED,
     RELAY_PUBLISHED,
@@ -45,7 +46,6 @@ from patron.ops.metrics import (
     RELAY_STATUS,
 )
 from patron.relay import store
-from patron.relay.kafka import KafkaTransport, parse_topics
 from patron.relay.rabbitmq import RabbitMQTransport
 from patron.relay.store import PendingEvent
 from patron.relay.transport import BatchResult, BrokerUnavailable, Transport
@@ -303,7 +303,8 @@ def _publishable(
 
 
 def transports_from_settings(settings: Settings) -> list[Transport]:
-    """RabbitMQ when ``RABBITMQ_URL`` is set, Kafka when ``KAFKA_BOOTSTRAP_SERVERS`` is."""
+    """RabbitMQ when ``RABBITMQ_URL`` is set, Kafka when ``KAFKA_BOOTSTRAP_SERVERS`` is.
+    Raises :class:`~patron.kit.extras.MissingExtra` for Kafka without the ``kafka`` extra."""
     transports: list[Transport] = []
     if settings.rabbitmq_url:
         transports.append(
@@ -314,6 +315,10 @@ def transports_from_settings(settings: Settings) -> list[Transport]:
             )
         )
     if settings.kafka_bootstrap_servers:
+        require_extra("kafka", "aiokafka", "KAFKA_BOOTSTRAP_SERVERS is set")
+        # imported here: aiokafka is the optional `kafka` extra, loaded only when configured
+        from patron.relay.kafka import KafkaTransport, parse_topics
+
         transports.append(
             KafkaTransport(
                 settings.kafka_bootstrap_servers,

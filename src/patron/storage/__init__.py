@@ -2,7 +2,8 @@
 
 ``STORAGE_URL`` picks the backend (API.md "Operations"): unset → a local directory
 ``$PATRON_HOME/files``; ``file:///path`` → that directory; ``s3://bucket/prefix`` → an
-S3-compatible bucket (the usual ``AWS_*`` variables, ``S3_ENDPOINT_URL`` for MinIO, moto...).
+S3-compatible bucket (the usual ``AWS_*`` variables, ``S3_ENDPOINT_URL`` for MinIO, moto...),
+which needs the ``s3`` extra (boto3): import ``patron.storage.s3`` for it.
 Keys are made here (:func:`new_key`), never taken from a client.
 """
 
@@ -21,13 +22,11 @@ from patron.storage.base import (
 )
 from patron.storage.factory import storage_from_settings
 from patron.storage.local import LocalStorage
-from patron.storage.s3 import S3Storage
 
 __all__ = [
     "InvalidKey",
     "LocalStorage",
     "PendingFile",
-    "S3Storage",
     "Storage",
     "StorageError",
     "StorageUnavailable",

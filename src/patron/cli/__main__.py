@@ -1,0 +1,5 @@
+"""``python -m patron.cli``: the ``patron`` command."""
+
+from patron.cli import app
+
+app(prog_name="patron")
