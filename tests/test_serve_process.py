@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
+from tests.db.embedded_support import embedded_home
 from tests.services import free_port
 
 PATRON = Path(sys.executable).with_name("patron")
@@ -70,8 +72,16 @@ def serving(tmp_path: Path, home: Path, port: int, run: str) -> Iterator[tuple[P
     assert process.returncode == 0, err.read_text()
 
 
-def test_patron_serve_runs_on_embedded_postgres_and_stops_it_on_sigterm(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+@pytest.fixture
+def home() -> Iterator[Path]:
+    """``PATRON_HOME`` outside pytest's temp root (see ``embedded_home``)."""
+    with embedded_home() as path:
+        yield path
+
+
+def test_patron_serve_runs_on_embedded_postgres_and_stops_it_on_sigterm(
+    tmp_path: Path, home: Path
+) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with serving(tmp_path, home, port, "first") as (out, err):
