@@ -21,10 +21,6 @@ if TYPE_CHECKING:
 
 # sysexits.h EX_CONFIG: a setting is wrong (a usage error is 2, a failure 1).
 EXIT_CONFIG = 78
-# SQLSTATE classes and codes that mean "the database cannot be used at all" (PostgreSQL
-# manual, Appendix A): connection exceptions, bad credentials, no such database, shutting
-# down / starting up, too many connections.
-_UNREACHABLE_SQLSTATES = ("08", "28", "3D000", "57P01", "57P02", "57P03", "53300")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -95,36 +91,17 @@ def where(url: str) -> str:
     return f"{host}{port}{parts.path or '/'}"
 
 
-def _unreachable(error: BaseException) -> BaseException | None:
-    """The exception in ``error``'s chain that says the database cannot be reached, if any."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [error]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, OSError):  # refused, unknown host, timeout, socket missing
-            return current
-        state = getattr(current, "sqlstate", None)
-        if isinstance(state, str) and state.startswith(_UNREACHABLE_SQLSTATES):
-            return current
-        orig = getattr(current, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's
-        todo += [current.__cause__, current.__context__]
-        if isinstance(orig, BaseException):
-            todo.append(orig)
-    return None
-
-
 @contextmanager
 def database_errors(url: str) -> Iterator[None]:
     """Turn "the database cannot be reached" (refused, unknown host, bad credentials, no
     such database, shutting down) into one line on stderr and exit 1; anything else is
     raised unchanged."""
+    from patron.db.disconnects import unreachable  # lazy: see the module docstring
+
     try:
         yield
     except Exception as exc:
-        cause = _unreachable(exc)
+        cause = unreachable(exc)
         if cause is None:
             raise
         reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]

@@ -90,6 +90,22 @@ def is_disconnect(
     return False
 
 
+# Refusals that make a database unusable for a whole command, not only for a moment:
+# class 28 (invalid authorization) and 3D000 (no such database).
+_UNUSABLE_STATES = ("28", "3D000")
+
+
+def unreachable(exc: BaseException) -> BaseException | None:
+    """The error in ``exc``'s chain saying a new connection to the database cannot be
+    made or used (a disconnect while connecting, bad credentials, no such database), or
+    None. For a one-line "cannot reach the database" of a command (``patron.cli``)."""
+    for error in _chain(exc):
+        state = str(getattr(error, "sqlstate", "") or "")
+        if state.startswith(_UNUSABLE_STATES) or is_disconnect(error, connecting=True):
+            return error
+    return None
+
+
 @asynccontextmanager
 async def unit_transaction(
     checkout: Callable[[], Awaitable[tuple[Held, asyncpg.Connection]]],
