@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 
-from patron.addresses.schemas import COUNTRY_CODES
+from patron.addresses.schemas import COUNTRY_PATTERN
 from patron.auth.principal import Role
 from patron.customers.dependencies import known_customer
 from patron.documents.schemas import (
@@ -86,8 +86,8 @@ async def add_document(
         Form(
             min_length=2,
             max_length=2,
-            description="ISO 3166-1 alpha-2 country code",
-            json_schema_extra={"enum": COUNTRY_CODES},
+            description="ISO 3166-1 alpha-2 country code (an assigned one)",
+            json_schema_extra={"pattern": COUNTRY_PATTERN},
         ),
     ],
     file: Annotated[UploadFile, File(description="PDF, JPEG or PNG, at most 10 MiB")],
