@@ -13,7 +13,6 @@ from patron.consents.endpoints import router as consents_router
 from patron.customers.endpoints import router as customers_router
 from patron.documents.endpoints import router as documents_router
 from patron.events.endpoints import router as events_router
-from patron.http.problems import PROBLEM_RESPONSES
 from patron.notes.endpoints import router as notes_router
 from patron.ops.endpoints import router as ops_router
 from patron.orders.endpoints import router as orders_router
@@ -52,5 +51,5 @@ def mount_routes(app: FastAPI) -> None:
     fifth of the Python calls of a GET by id (bench/README.md).
     """
     for router in TENANT_ROUTERS:
-        app.include_router(router, prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops_router)

@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.telemetry import TelemetryConfig
+from fastapi_offline import FastAPIOffline
 
 from patron import __version__
 from patron.api import mount_routes
@@ -22,6 +23,7 @@ from patron.http.middleware import (
     IdempotencyMiddleware,
     RequestContextMiddleware,
 )
+from patron.http.openapi import install_openapi, operation_id
 from patron.http.problems import install_handlers
 from patron.idempotency.service import IdempotentReplay
 from patron.logging import configure_logging
@@ -37,9 +39,14 @@ BACKGROUND_STOP_SECONDS = 10.0
 DESCRIPTION = """
 Patron is the one source of truth for a business's customers.
 
-Authenticate with `Authorization: Bearer <JWT>` or `X-API-Key`. Platform credentials
-choose a tenant with `X-Tenant-Id`. Errors are RFC 9457 problem details.
+Authenticate with `Authorization: Bearer <JWT>` or `X-API-Key` (the **Authorize** button).
+Platform credentials choose a tenant with `X-Tenant-Id`. Errors are RFC 9457 problem
+details (`application/problem+json`). Every response carries `X-Trace-Id`.
 """
+
+# Swagger UI and ReDoc load their scripts and styles from the service itself (the assets
+# fastapi-offline ships), not from a CDN: the docs work offline and behind a strict CSP.
+DOCS_STATIC_URL = "/docs/static"
 
 
 def _telemetry(settings: Settings) -> TelemetryConfig:
@@ -88,7 +95,7 @@ def create_app(
             if owned:
                 await ctx.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="Patron",
         version=__version__,
         description=DESCRIPTION,
@@ -96,6 +103,9 @@ def create_app(
         docs_url="/docs",
         redoc_url="/redoc",
         openapi_url="/openapi.json",
+        static_url=DOCS_STATIC_URL,
+        generate_unique_id_function=operation_id,
+        swagger_ui_parameters={"persistAuthorization": True},
         telemetry=_telemetry(settings),
     )
     if context is not None:
@@ -104,6 +114,7 @@ def create_app(
     install_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_response)
     mount_routes(app)
+    install_openapi(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(CamelCaseQueryMiddleware)
     app.add_middleware(

@@ -45,7 +45,12 @@ async def get_address(customer_id: uuid.UUID, address_id: uuid.UUID, ctx: Ctx) -
     return await AddressService(ctx).get(customer_id, address_id)
 
 
-@router.put("/{address_id}", response_model=AddressRead, summary="Change an address")
+@router.put(
+    "/{address_id}",
+    response_model=AddressRead,
+    summary="Change an address",
+    operation_id="updateAddress",
+)
 async def put_address(
     customer_id: uuid.UUID, address_id: uuid.UUID, body: AddressUpdate, ctx: KnownCustomer
 ) -> AddressRead:

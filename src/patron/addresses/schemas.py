@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from patron.kit.cards import CardNumberGuard
+from patron.kit.jsonschema import not_null
 from patron.kit.pagination import Page
 
 
@@ -30,8 +31,30 @@ class AddressType(StrEnum):
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Line = Annotated[str, Field(min_length=1, max_length=300)]
 PostalCode = Annotated[str, Field(min_length=1, max_length=32)]
-Phone = Annotated[str, Field(min_length=1, max_length=32)]
-Country = Annotated[str, Field(min_length=2, max_length=2)]
+Phone = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        description="E.164, or national format of the address's country; stored as E.164. "
+        "It must be a valid number for its region (libphonenumber), else 422.",
+        json_schema_extra={"pattern": r"^\+?[0-9][0-9 ().-]{3,30}$"},
+    ),
+]
+# ISO 3166-1 alpha-2 (any case; stored upper-cased); a code must also be assigned
+# (pycountry's table), which a pattern cannot say: an enum of the 249 codes would have
+# schemathesis' coverage phase send each of them on every run.
+COUNTRY_PATTERN = "^[A-Za-z]{2}$"
+Country = Annotated[
+    str,
+    Field(
+        min_length=2,
+        max_length=2,
+        description="ISO 3166-1 alpha-2 country code (an assigned one)",
+        examples=["DE"],
+        json_schema_extra={"pattern": COUNTRY_PATTERN},
+    ),
+]
 
 
 def _country(value: str | None) -> str | None:
@@ -80,17 +103,18 @@ class AddressUpdate(_Input):
     """Body of ``PUT /customers/{id}/addresses/{address_id}``: the fields sent replace the
     stored ones (``null`` clears an optional field); the result is validated as a whole."""
 
-    address_type: AddressType | None = None
-    is_default: bool | None = None
+    # required fields may be left out, not sent as null (AddressService.update)
+    address_type: AddressType | None = Field(default=None, json_schema_extra=not_null)
+    is_default: bool | None = Field(default=None, json_schema_extra=not_null)
     first_name: Name | None = None
     last_name: Name | None = None
     company: Name | None = None
-    address_line1: Line | None = None
+    address_line1: Line | None = Field(default=None, json_schema_extra=not_null)
     address_line2: Line | None = None
     city: Name | None = None
     state: Name | None = None
     postal_code: PostalCode | None = None
-    country: Country | None = None
+    country: Country | None = Field(default=None, json_schema_extra=not_null)
     phone: Phone | None = None
 
     @field_validator("country")

@@ -66,7 +66,16 @@ class ConsentCreate(CardNumberGuard):
     source: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     legal_basis: LegalBasis | None = None
     captured_at: Rfc3339DateTime | None = None
-    ip_address: Annotated[str, Field(max_length=45)] | None = None
+    ip_address: (
+        Annotated[
+            str,
+            Field(
+                max_length=45,
+                json_schema_extra={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
+            ),
+        ]
+        | None
+    ) = None
     user_agent: Annotated[str, Field(max_length=1000)] | None = None
 
     @field_validator("captured_at")

@@ -20,14 +20,17 @@ from patron.customers.schemas import (
     CustomerType,
     CustomerUpdate,
     CustomerUpsert,
+    Email,
     InteractionRequest,
     MergeRequest,
     MergeResult,
+    Phone,
     Platform,
     UpsertResult,
 )
 from patron.customers.service import CustomerService, UpsertOutcome
 from patron.errors import InvalidInput, validation_errors
+from patron.http.openapi import success_headers
 from patron.http.paging import Paging
 from patron.http.scope import RequestContext, Scope
 from patron.kit.etag import etag_for
@@ -38,7 +41,21 @@ router = APIRouter(prefix="/customers", tags=["customers"])
 ADMIN, MANAGER, AGENT, SERVICE = Role.ADMIN, Role.MANAGER, Role.AGENT, Role.SERVICE
 READERS = Scope(ADMIN, MANAGER, AGENT, SERVICE)
 
-IfMatch = Annotated[str | None, Header(alias="If-Match", description="ETag from a previous read")]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='ETag from a previous read (`"3"`, `W/"3"` or `*`): the write happens '
+        "only if the customer is still at that version, else 412",
+    ),
+]
+
+# Responses that carry the customer, with its ETag (API.md "Conventions").
+WITH_ETAG: dict[int | str, dict[str, Any]] = {200: success_headers("ETag")}
+IDENTITY_TAKEN = {
+    "description": "An identity (email, phone, PSID, ...) belongs to another customer "
+    "(`conflicting_customer_id`)"
+}
 
 
 def customer_response(
@@ -66,7 +83,7 @@ def _location(request: Request, customer_id: uuid.UUID) -> str:
     status_code=status.HTTP_201_CREATED,
     response_model=CustomerRead,
     summary="Create a customer",
-    responses={409: {"description": "An identity belongs to another customer"}},
+    responses={201: success_headers("ETag", "Location"), 409: IDENTITY_TAKEN},
 )
 async def create_customer(
     body: CustomerCreate,
@@ -86,8 +103,8 @@ async def list_customers(
     ] = None,
     search: Annotated[str | None, Query(max_length=200, include_in_schema=False)] = None,
     query: Annotated[str | None, Query(max_length=200, include_in_schema=False)] = None,
-    email: Annotated[str | None, Query(max_length=320)] = None,
-    phone: Annotated[str | None, Query(max_length=64)] = None,
+    email: Annotated[Email | None, Query()] = None,
+    phone: Annotated[Phone | None, Query()] = None,
     psid: Annotated[str | None, Query(max_length=128)] = None,
     app_id: Annotated[str | None, Query(max_length=128)] = None,
     status_: Annotated[CustomerStatus | None, Query(alias="status")] = None,
@@ -131,9 +148,12 @@ def _page_response(page: CustomerPage) -> Response:
 
 
 def _upsert_query_parameters() -> list[dict[str, Any]]:
-    """OpenAPI description of the query-parameter form of upsert (scalar fields only)."""
+    """OpenAPI description of the query-parameter form of upsert (scalar fields only), each
+    with the rules of its body field (enums, patterns, formats, lengths)."""
+    model_schema = CustomerUpsert.model_json_schema()
+    defs = model_schema.get("$defs", {})
     params = []
-    for name, info in CustomerUpsert.model_fields.items():
+    for name, prop in model_schema["properties"].items():
         if name in {
             "external_ids",
             "tags",
@@ -143,10 +163,15 @@ def _upsert_query_parameters() -> list[dict[str, Any]]:
             "tenant_id",
         }:
             continue
-        schema: dict[str, Any] = {"type": "string"}
-        if info.annotation is not None and "bool" in str(info.annotation):
-            schema = {"type": "boolean"}
-        params.append({"name": name, "in": "query", "required": False, "schema": schema})
+        branches = [b for b in prop.get("anyOf", [prop]) if b.get("type") != "null"]
+        schema = dict(branches[0]) if branches else {"type": "string"}
+        if "$ref" in schema:
+            schema = dict(defs[schema["$ref"].rsplit("/", 1)[-1]])
+        schema.pop("title", None)
+        param: dict[str, Any] = {"name": name, "in": "query", "required": False}
+        if prop.get("description"):
+            param["description"] = prop["description"]
+        params.append({**param, "schema": schema})
     return params
 
 
@@ -159,7 +184,11 @@ def _upsert_query_parameters() -> list[dict[str, Any]]:
         "(`?app_id=...&psid=...&platform=instagram&first_name=...`), or both (the body wins). "
         "201 when a customer was created, 200 when one was updated."
     ),
-    responses={201: {"model": UpsertResult, "description": "Created"}},
+    responses={
+        200: success_headers("ETag", description="Updated (or unchanged)"),
+        201: {"model": UpsertResult, **success_headers("ETag", "Location", description="Created")},
+        409: {"description": "The identities given belong to different customers: merge first"},
+    },
     openapi_extra={"parameters": _upsert_query_parameters()},
 )
 async def upsert_customer(
@@ -207,7 +236,15 @@ def _upsert_response(request: Request, outcome: UpsertOutcome) -> Response:
     )
 
 
-@router.get("/psid/{psid}", response_model=CustomerRead, summary="Read a customer by PSID or IGSID")
+@router.get(
+    "/psid/{psid}",
+    response_model=CustomerRead,
+    summary="Read a customer by PSID or IGSID",
+    responses={
+        **WITH_ETAG,
+        409: {"description": "The PSID exists under several apps: pass `app_id`"},
+    },
+)
 async def get_customer_by_psid(
     psid: str,
     ctx: Annotated[RequestContext, Depends(READERS)],
@@ -216,7 +253,9 @@ async def get_customer_by_psid(
     return customer_response(await CustomerService(ctx).get_by_psid(psid, app_id))
 
 
-@router.get("/{customer_id}", response_model=CustomerRead, summary="Read a customer")
+@router.get(
+    "/{customer_id}", response_model=CustomerRead, summary="Read a customer", responses=WITH_ETAG
+)
 async def get_customer(
     customer_id: uuid.UUID,
     ctx: Annotated[
@@ -227,7 +266,13 @@ async def get_customer(
     return customer_response(await CustomerService(ctx).get(customer_id))
 
 
-@router.put("/{customer_id}", response_model=CustomerRead, summary="Update a customer")
+@router.put(
+    "/{customer_id}",
+    response_model=CustomerRead,
+    summary="Update a customer",
+    operation_id="updateCustomer",
+    responses={**WITH_ETAG, 409: IDENTITY_TAKEN},
+)
 async def put_customer(
     customer_id: uuid.UUID,
     body: CustomerUpdate,
@@ -243,7 +288,11 @@ async def put_customer(
     "/{customer_id}",
     response_model=CustomerRead,
     summary="Partially update a customer",
-    responses={429: {"description": "Rate limited (CUSTOMER_PATCH_RATE)"}},
+    responses={
+        **WITH_ETAG,
+        409: IDENTITY_TAKEN,
+        429: {"description": "Rate limited (CUSTOMER_PATCH_RATE per caller and customer)"},
+    },
 )
 async def patch_customer(
     customer_id: uuid.UUID,
@@ -268,6 +317,7 @@ async def delete_customer(
     "/{customer_id}/merge",
     response_model=MergeResult,
     summary="Merge another customer into this one",
+    responses=WITH_ETAG,
 )
 async def merge_customer(
     customer_id: uuid.UUID,
@@ -282,7 +332,12 @@ async def merge_customer(
     )
 
 
-@router.post("/{customer_id}/block", response_model=CustomerRead, summary="Block a customer")
+@router.post(
+    "/{customer_id}/block",
+    response_model=CustomerRead,
+    summary="Block a customer",
+    responses=WITH_ETAG,
+)
 async def block_customer(
     customer_id: uuid.UUID,
     ctx: Annotated[RequestContext, Depends(Scope(ADMIN, MANAGER, AGENT))],
@@ -293,7 +348,12 @@ async def block_customer(
     )
 
 
-@router.post("/{customer_id}/unblock", response_model=CustomerRead, summary="Unblock a customer")
+@router.post(
+    "/{customer_id}/unblock",
+    response_model=CustomerRead,
+    summary="Unblock a customer",
+    responses=WITH_ETAG,
+)
 async def unblock_customer(
     customer_id: uuid.UUID,
     ctx: Annotated[RequestContext, Depends(Scope(ADMIN, MANAGER, AGENT))],
@@ -305,7 +365,11 @@ async def unblock_customer(
 
 
 @router.patch(
-    "/{customer_id}/interaction", response_model=CustomerRead, summary="Record the last interaction"
+    "/{customer_id}/interaction",
+    response_model=CustomerRead,
+    summary="Record the last interaction",
+    operation_id="updateLastInteraction",
+    responses=WITH_ETAG,
 )
 async def record_interaction(
     customer_id: uuid.UUID,

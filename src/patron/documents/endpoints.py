@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 
+from patron.addresses.schemas import COUNTRY_PATTERN
 from patron.auth.principal import Role
 from patron.customers.dependencies import known_customer
 from patron.documents.schemas import (
@@ -24,8 +25,10 @@ from patron.documents.schemas import (
     RejectRequest,
 )
 from patron.documents.service import EXTENSIONS, DocumentService, NewDocument
+from patron.http.openapi import success_headers
 from patron.http.paging import Paging
 from patron.http.scope import RequestContext, Scope
+from patron.kit.jsonschema import not_null
 
 router = APIRouter(prefix="/customers/{customer_id}/documents", tags=["documents"])
 
@@ -58,16 +61,38 @@ async def list_documents(
         "`number` is stored encrypted and shown masked; the same type, issuing country and "
         "number cannot belong to two customers (409 with `conflicting_customer_id`)."
     ),
+    responses={
+        201: success_headers("Location"),
+        409: {"description": "This document belongs to another customer of the tenant"},
+    },
 )
 async def add_document(
     customer_id: uuid.UUID,
     request: Request,
     ctx: Uploader,
     type: Annotated[DocumentType, Form()],
-    number: Annotated[str, Form(min_length=1, max_length=100)],
-    issuing_country: Annotated[str, Form(min_length=2, max_length=2)],
+    number: Annotated[
+        str,
+        Form(
+            min_length=1,
+            max_length=100,
+            description="Letters and digits; spaces, '-', '.' and '/' are ignored. Length "
+            "after that: PASSPORT 5-20, NATIONAL_ID and DRIVERS_LICENSE 4-32, others 2-64",
+            json_schema_extra={"pattern": r"^[\s./-]*[A-Za-z0-9][A-Za-z0-9\s./-]*$"},
+        ),
+    ],
+    issuing_country: Annotated[
+        str,
+        Form(
+            min_length=2,
+            max_length=2,
+            description="ISO 3166-1 alpha-2 country code (an assigned one)",
+            json_schema_extra={"pattern": COUNTRY_PATTERN},
+        ),
+    ],
     file: Annotated[UploadFile, File(description="PDF, JPEG or PNG, at most 10 MiB")],
-    expires_on: Annotated[date | None, Form()] = None,
+    # a form field is left out, never null
+    expires_on: Annotated[date | None, Form(json_schema_extra=not_null)] = None,
 ) -> Response:
     fields = NewDocument(
         type=type, number=number, issuing_country=issuing_country, expires_on=expires_on

@@ -63,6 +63,7 @@ async def list_dead_letters(
     response_model=RequeueResult,
     summary="Publish a dead-lettered event again",
     description="404 for an unknown event, 409 for one that is not dead-lettered.",
+    responses={409: {"description": "The event is not dead-lettered"}},
 )
 async def requeue_event(
     event_id: uuid.UUID,

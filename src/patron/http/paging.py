@@ -23,9 +23,16 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1")]
+# A cursor is URL-safe base64 without padding (kit.pagination.encode_cursor); only one the
+# service issued is valid, which no schema can say (422 "cursor is not valid" otherwise).
 Cursor = Annotated[
     str | None,
-    Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the previous page"),
+    Query(
+        max_length=MAX_CURSOR_LENGTH,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The `next_cursor` of the previous page, as given (an opaque token); "
+        "it wins over `page`",
+    ),
 ]
 
 

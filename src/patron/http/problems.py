@@ -67,18 +67,23 @@ class ValidationProblem(ProblemDetails):
     errors: list[ValidationIssue]
 
 
-# Errors any tenant route may answer (API.md "Conventions"), declared once on the API router.
+# What each error status means, in general (API.md "Conventions"). Which of them a route
+# can answer is decided per route by patron.http.openapi.problem_statuses.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ProblemDetails, "description": "No tenant, or a body that is not valid JSON"},
+    400: {"model": ProblemDetails, "description": "Bad request"},
     401: {"model": ProblemDetails, "description": "Missing or invalid credentials"},
     403: {"model": ProblemDetails, "description": "Role not allowed, or another tenant named"},
     404: {"model": ProblemDetails, "description": "No such object in this tenant"},
-    409: {"model": ProblemDetails, "description": "Identity held by another customer"},
+    409: {"model": ProblemDetails, "description": "Conflict with the current state"},
     412: {"model": ProblemDetails, "description": "If-Match does not match the current ETag"},
     413: {"model": ProblemDetails, "description": "Request body too large"},
     415: {"model": ProblemDetails, "description": "A body sent as another media type than JSON"},
-    422: {"model": ValidationProblem, "description": "Invalid input"},
+    422: {"model": ValidationProblem, "description": "Invalid input; `errors` names each field"},
     429: {"model": ProblemDetails, "description": "Rate limited; see Retry-After"},
+    503: {
+        "model": ProblemDetails,
+        "description": "Database unavailable; try again after Retry-After seconds",
+    },
 }
 
 

@@ -60,7 +60,10 @@ async def list_orders(
     "/orders",
     status_code=status.HTTP_201_CREATED,
     response_model=OrderRead,
-    responses=CREATED_OR_UPDATED,
+    responses={
+        **CREATED_OR_UPDATED,
+        409: {"description": "This order_id is recorded for another customer"},
+    },
     summary="Record an order (idempotent by order_id)",
 )
 async def record_order(
@@ -88,7 +91,10 @@ async def list_appointments(
     "/appointments",
     status_code=status.HTTP_201_CREATED,
     response_model=AppointmentRead,
-    responses=CREATED_OR_UPDATED,
+    responses={
+        **CREATED_OR_UPDATED,
+        409: {"description": "This appointment_id is recorded for another customer"},
+    },
     summary="Record an appointment (idempotent by appointment_id)",
 )
 async def record_appointment(
@@ -100,6 +106,11 @@ async def record_appointment(
     return result.read
 
 
-@router.get("/stats", response_model=CustomerStatsRead, summary="A customer's order stats")
+@router.get(
+    "/stats",
+    response_model=CustomerStatsRead,
+    summary="A customer's order stats",
+    operation_id="getCustomerStats",
+)
 async def customer_stats(customer_id: uuid.UUID, ctx: StatsReader) -> CustomerStatsRead:
     return await OrderService(ctx).customer_stats(customer_id)

@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -37,10 +38,14 @@ class MethodType(StrEnum):
 
 
 class PaymentMethodCreate(BaseModel):
-    """A tokenized payment method. ``exp_month`` and ``exp_year`` come together; a card
-    whose expiry month has passed (UTC) is refused."""
+    """A tokenized payment method. ``exp_month`` and ``exp_year`` come together (stated as
+    JSON Schema 2020-12 ``dependentRequired``, which OpenAPI 3.1 allows); a card whose
+    expiry month has passed (UTC) is refused."""
 
     model_config = ConfigDict(
+        json_schema_extra={
+            "dependentRequired": {"exp_month": ["exp_year"], "exp_year": ["exp_month"]}
+        },
         extra="forbid",
         alias_generator=AliasGenerator(
             validation_alias=lambda name: AliasChoices(name, to_camel(name))
@@ -55,8 +60,15 @@ class PaymentMethodCreate(BaseModel):
     method_type: MethodType
     brand: Annotated[str, Field(min_length=1, max_length=32)] | None = None
     last4: Annotated[str, Field(pattern=r"^[0-9]{4}$")] | None = None
-    exp_month: Annotated[int, Field(ge=1, le=12)] | None = None
-    exp_year: Annotated[int, Field(ge=2000, le=2099)] | None = None
+    # documented without null: one of the pair null and the other not is refused
+    exp_month: Annotated[
+        Annotated[int, Field(ge=1, le=12)] | None,
+        WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 12}),
+    ] = None
+    exp_year: Annotated[
+        Annotated[int, Field(ge=2000, le=2099)] | None,
+        WithJsonSchema({"type": "integer", "minimum": 2000, "maximum": 2099}),
+    ] = None
     is_default: bool = False
     billing_address_id: uuid.UUID | None = None
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response, status
 
 from patron.auth.principal import Role
 from patron.http.idempotency import finish_idempotent_request
+from patron.http.openapi import success_headers
 from patron.http.paging import Paging
 from patron.http.scope import RequestContext, Scope
 from patron.idempotency.service import PendingKey
@@ -45,21 +46,29 @@ async def _release_idempotency_key(request: Request, ctx: RequestContext) -> Non
         await finish_idempotent_request(ctx.app.db, pending, 500, [], b"")
 
 
-@router.get("", response_model=WebhookEndpointPage, summary="List webhook endpoints")
+@router.get(
+    "",
+    operation_id="listWebhookEndpoints",
+    response_model=WebhookEndpointPage,
+    summary="List webhook endpoints",
+)
 async def list_endpoints(ctx: Ctx, window: Paging) -> WebhookEndpointPage:
     return await WebhookEndpointService(ctx).list_endpoints(window)
 
 
 @router.post(
     "",
+    operation_id="createWebhookEndpoint",
     status_code=status.HTTP_201_CREATED,
     response_model=WebhookEndpointCreated,
     summary="Register a webhook endpoint",
     description=(
         "The answer carries the signing `secret`, shown this once. The URL must be https "
         "and resolve only to public addresses (422 naming `url` otherwise); event types "
-        "must be known (`*` or an empty list: all)."
+        "must be known (`*` or an empty list: all). An `Idempotency-Key` is accepted but "
+        "its answer is not stored for replay (it holds the secret)."
     ),
+    responses={201: success_headers("Location")},
 )
 async def create_endpoint(
     body: WebhookEndpointCreate, ctx: Ctx, request: Request, response: Response
@@ -71,13 +80,19 @@ async def create_endpoint(
     return created
 
 
-@router.get("/{endpoint_id}", response_model=WebhookEndpointRead, summary="Read a webhook endpoint")
+@router.get(
+    "/{endpoint_id}",
+    operation_id="getWebhookEndpoint",
+    response_model=WebhookEndpointRead,
+    summary="Read a webhook endpoint",
+)
 async def get_endpoint(endpoint_id: uuid.UUID, ctx: Ctx) -> WebhookEndpointRead:
     return await WebhookEndpointService(ctx).get(endpoint_id)
 
 
 @router.patch(
     "/{endpoint_id}",
+    operation_id="updateWebhookEndpoint",
     response_model=WebhookEndpointRead,
     summary="Change, re-enable or disable a webhook endpoint",
     description='`{"enabled": true}` re-enables a disabled endpoint and clears its failure '
@@ -89,7 +104,12 @@ async def update_endpoint(
     return await WebhookEndpointService(ctx).update(endpoint_id, body)
 
 
-@router.delete("/{endpoint_id}", status_code=204, summary="Delete a webhook endpoint")
+@router.delete(
+    "/{endpoint_id}",
+    operation_id="deleteWebhookEndpoint",
+    status_code=204,
+    summary="Delete a webhook endpoint",
+)
 async def delete_endpoint(endpoint_id: uuid.UUID, ctx: Ctx) -> Response:
     await WebhookEndpointService(ctx).delete(endpoint_id)
     return Response(status_code=204)
@@ -123,6 +143,7 @@ async def rotate_secret(
 
 @router.get(
     "/{endpoint_id}/deliveries",
+    operation_id="listWebhookDeliveries",
     response_model=WebhookDeliveryPage,
     summary="An endpoint's deliveries and their attempts, newest first",
 )

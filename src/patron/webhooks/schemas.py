@@ -17,11 +17,31 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from patron.events.types import EventType
 from patron.kit.cards import CardNumberGuard
 from patron.kit.datetimes import Rfc3339DateTime
+from patron.kit.jsonschema import not_null
 from patron.kit.pagination import Page
 
-EventTypeName = Annotated[str, Field(min_length=1, max_length=100)]
+EventTypeName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        json_schema_extra={"enum": ["*", *sorted(str(t) for t in EventType)]},
+    ),
+]
+# https only, no credentials or fragment (webhooks.ssrf.parse_target); that the host
+# resolves to public addresses only is checked when it is registered (422 naming `url`).
+WebhookUrl = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2048,
+        examples=["https://hooks.example.com/patron"],
+        json_schema_extra={"pattern": r"^https://[A-Za-z0-9.-]+(:[0-9]{1,4})?([/?][^\s\x00#]*)?$"},
+    ),
+]
 
 
 class _Input(CardNumberGuard):
@@ -39,7 +59,7 @@ class _Input(CardNumberGuard):
 class WebhookEndpointCreate(_Input):
     """Body of ``POST /webhook-endpoints``. ``event_types`` empty or ``["*"]``: every type."""
 
-    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    url: WebhookUrl
     event_types: Annotated[list[EventTypeName], Field(max_length=100)] = Field(default_factory=list)
     description: Annotated[str | None, Field(max_length=500)] = None
 
@@ -48,7 +68,7 @@ class WebhookEndpointUpdate(_Input):
     """Body of ``PATCH /webhook-endpoints/{id}``; every field optional. ``enabled: true``
     re-enables a disabled endpoint and clears its failure streak; ``false`` disables it."""
 
-    url: Annotated[str | None, Field(min_length=1, max_length=2048)] = None
+    url: WebhookUrl | None = Field(default=None, json_schema_extra=not_null)
     event_types: Annotated[list[EventTypeName] | None, Field(max_length=100)] = None
     description: Annotated[str | None, Field(max_length=500)] = None
     enabled: bool | None = None
