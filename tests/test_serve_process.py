@@ -106,6 +106,9 @@ def test_patron_serve_runs_on_embedded_postgres_and_stops_it_on_sigterm(
         )
         assert response.status_code == 201, response.text
         assert httpx.get(f"{base}/docs").status_code == 200
+        # the background services run supervised beside the API, reported on /metrics
+        metrics = httpx.get(f"{base}/metrics").text
+        assert 'patron_background_service_up{service="webhooks"} 1.0' in metrics
         postmaster = int((home / "pgdata" / "postmaster.pid").read_text().split()[0])
         assert _alive(postmaster)
     # the key went to the terminal only: the JSON log stream (stdout) never had it

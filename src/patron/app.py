@@ -28,8 +28,7 @@ from patron.http.problems import install_handlers
 from patron.idempotency.service import IdempotentReplay
 from patron.logging import configure_logging
 from patron.ops.metrics import POOL
-from patron.processes import relay_services, worker_services
-from patron.runtime import run_services
+from patron.processes import relay_services, run_supervised, worker_services
 
 log = structlog.get_logger("patron.app")
 
@@ -82,7 +81,7 @@ def create_app(
         runner: asyncio.Task[None] | None = None
         if background:
             services = [*relay_services(ctx), *worker_services(ctx)]
-            runner = asyncio.create_task(run_services(services, stop), name="patron-background")
+            runner = asyncio.create_task(run_supervised(services, stop), name="patron-background")
         try:
             yield
         finally:

@@ -110,11 +110,24 @@ async def _run_group(
             return
         supervision = Supervision(s.name for s in services)
         port = probe_port if probe_port is not None else settings.probe_port
-        with _stop_on_signals(stop) as stopping, _reported(supervision):
+        with _stop_on_signals(stop) as stopping:
             async with _probe_server(ctx, supervision, settings.host, port):
-                await run_services(services, stopping, supervision)
+                await run_supervised(services, stopping, supervision)
     finally:
         await ctx.close()
+
+
+async def run_supervised(
+    services: list[BackgroundService],
+    stop: asyncio.Event,
+    supervision: Supervision | None = None,
+) -> None:
+    """Run ``services`` until ``stop`` is set, restarting any that crash, with their state
+    reported in ``patron_background_service_*`` on ``/metrics`` meanwhile (``patron serve``
+    runs them beside the API, ``patron relay`` / ``worker`` beside the probe port)."""
+    supervision = supervision or Supervision(s.name for s in services)
+    with _reported(supervision):
+        await run_services(services, stop, supervision)
 
 
 @contextlib.contextmanager
