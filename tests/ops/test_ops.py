@@ -17,6 +17,7 @@ from patron.app import create_app
 from patron.context import AppContext
 from patron.kit.ratelimit import RateLimiter
 from patron.logging import json_formatter
+from patron.ops.metrics import REGISTRY
 from tests import services
 from tests.conftest import ApiKeyFactory, create_customer
 
@@ -45,6 +46,17 @@ async def test_metrics_by_route_template(client: httpx.AsyncClient, admin: dict[
     assert "patron_http_request_duration_seconds_bucket" in text
     assert "patron_db_pool_size" in text
     assert customer["id"] not in text
+
+
+async def test_a_camel_case_query_keeps_its_route_label(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    # pageSize is renamed to page_size before routing; the label is still the route's
+    labels = {"method": "GET", "route": "/api/v1/customers", "status": "200"}
+    before = REGISTRY.get_sample_value("patron_http_requests_total", labels) or 0.0
+    response = await client.get("/api/v1/customers?pageSize=1&sortOrder=asc", headers=admin)
+    assert response.status_code == 200, response.text
+    assert REGISTRY.get_sample_value("patron_http_requests_total", labels) == before + 1
 
 
 async def test_unknown_route_and_method_are_problem_json(

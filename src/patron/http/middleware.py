@@ -254,5 +254,7 @@ class CamelCaseQueryMiddleware:
                     continue  # the same value under both names: once is enough
                 key = snake
             renamed.append((key, value))
-        scope = {**scope, "query_string": urlencode(renamed).encode("latin-1")}
+        # in place, not a copy: the router records the matched route in this scope, which the
+        # outer RequestContextMiddleware reads for its metrics and log labels
+        scope["query_string"] = urlencode(renamed).encode("latin-1")
         await self.app(scope, receive, send)
