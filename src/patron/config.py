@@ -84,6 +84,9 @@ class DatabaseSettings(_Concern):
     database_max_overflow: int = 10
     database_app_role: str = "patron_app"
     database_system_role: str = "patron_system"
+    # Seconds to open a connection (TCP, TLS, authentication): a server that does not
+    # answer is a 503 after this long, not a request hanging on asyncpg's 60 s default.
+    database_connect_timeout: float = Field(default=5.0, gt=0, le=300)
 
 
 class SecuritySettings(_Concern):

@@ -10,6 +10,8 @@ server under load is in ``test_outage.py``.
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -400,3 +402,21 @@ async def test_an_idempotent_response_already_sent_survives_the_database_going_a
     finally:
         await ctx.close()
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+
+
+async def test_a_server_that_never_answers_is_unavailable_after_the_connect_timeout() -> None:
+    # a listener that accepts TCP connections and never says a word (a hung server, a
+    # firewall that swallows the handshake): DATABASE_CONNECT_TIMEOUT bounds the wait
+    silent = socket.create_server(("127.0.0.1", 0))
+    url = f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/patron"
+    engine = create_app_engine(make_settings(database_connect_timeout=0.5), url)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DatabaseUnavailable) as raised:
+            async with UNITS["driver_reads"](Database(engine), trusted_tenant("t-silent")):
+                raise AssertionError("the unit must not start")
+        assert isinstance(raised.value.__cause__, TimeoutError)
+        assert time.monotonic() - started < 5  # asyncpg's own default would be 60 s
+    finally:
+        await engine.dispose()
+        silent.close()

@@ -77,6 +77,7 @@ def create_app_engine(settings: Settings, url: str) -> AsyncEngine:
                 "application_name": "patron",
                 "jit": "off",
             },
+            "timeout": settings.database_connect_timeout,
         },
     )
     return drop_closed_connections(engine)
@@ -106,7 +107,10 @@ def create_system_engine(
             **JSON_CODECS,
             pool_size=pool_size,
             max_overflow=0,
-            connect_args={"server_settings": server_settings},
+            connect_args={
+                "server_settings": server_settings,
+                "timeout": settings.database_connect_timeout,
+            },
         )
     )
 
