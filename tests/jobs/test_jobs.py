@@ -383,3 +383,24 @@ def test_role_service_principal_for_jobs() -> None:
     principal = job_principal(claim)
     assert principal.roles == {Role.SERVICE}
     assert (principal.id, principal.tenant_id) == ("job:x.y", "acme")
+
+
+async def test_a_lost_last_attempt_fails_the_job(
+    job_ctx: AppContext, workers: list[JobWorker], db: asyncpg.Pool, tenant: str
+) -> None:
+    ran: list[int] = []
+
+    async def handler(ctx: ServiceContext, payload: dict[str, Any]) -> None:
+        ran.append(1)
+
+    registry = JobRegistry()
+    kind = registry.register(JobKind(unique("once"), handler, RetryPolicy(attempts=1)))
+    job_id = await defer(staff_context(job_ctx, tenant), kind, {})
+    assert await new_worker(job_ctx, registry, workers).claim() is not None
+    await db.execute(
+        "UPDATE jobs SET locked_until = now() - interval '1 second' WHERE id = $1", job_id
+    )
+    assert await new_worker(job_ctx, registry, workers).run_once() is True
+    failed = await job_row(db, job_id)
+    assert (failed["status"], failed["attempts"], ran) == ("failed", 2, [])
+    assert failed["last_error"] == "lease expired: the worker stopped or died"

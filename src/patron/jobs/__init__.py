@@ -9,3 +9,7 @@
 
 docs/decisions/0017-background-jobs.md says why Patron runs its own small runner.
 """
+
+from patron.jobs.kinds import KINDS, DoNotRetry, JobKind, JobRegistry, RetryPolicy
+
+__all__ = ["KINDS", "DoNotRetry", "JobKind", "JobRegistry", "RetryPolicy"]
