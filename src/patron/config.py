@@ -163,6 +163,15 @@ class WebhookSettings(_Concern):
     webhooks_disable_after_seconds: float = Field(default=72 * 3600.0, ge=0)
 
 
+class JobSettings(_Concern):
+    """The background job runner (docs/decisions/0017-background-jobs.md). Each job kind
+    sets its own attempts and backoff; these are the worker's."""
+
+    jobs_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    jobs_lease_seconds: float = Field(default=300.0, gt=0)
+    jobs_stop_grace_seconds: float = Field(default=30.0, ge=0)
+
+
 class OrderSettings(_Concern):
     """Orders, appointments and stats (docs/decisions/0009-orders-stats-consumer.md). No
     tenant-settings table exists: a tenant's currency is its TENANT_CURRENCIES entry, else
@@ -212,6 +221,7 @@ class Settings(
     CacheSettings,
     EventSettings,
     WebhookSettings,
+    JobSettings,
     OrderSettings,
     MessagingSettings,
     StorageSettings,

@@ -2,7 +2,8 @@
 processes themselves (a composition root, like :mod:`patron.app`).
 
 ``relay`` publishes: the outbox relay to RabbitMQ / Kafka and the webhook dispatcher.
-``worker`` consumes: order and appointment events from RabbitMQ.
+``worker`` consumes: order and appointment events from RabbitMQ, and runs background jobs
+(which need only PostgreSQL).
 ``patron serve`` runs both beside the HTTP API. A service whose transport is not configured
 (no ``RABBITMQ_URL``, say) is left out.
 
@@ -30,6 +31,7 @@ from fastapi import FastAPI
 from patron.config import Settings
 from patron.context import AppContext, build_context
 from patron.http.problems import install_handlers
+from patron.jobs.worker import build_job_services
 from patron.ops import probes
 from patron.ops.metrics import BACKGROUND_SERVICES
 from patron.orders.consumer import build_consumer_services
@@ -48,8 +50,8 @@ def relay_services(ctx: AppContext) -> list[BackgroundService]:
 
 
 def worker_services(ctx: AppContext) -> list[BackgroundService]:
-    """The consuming side: order and appointment event consumers."""
-    return [*build_consumer_services(ctx)]
+    """The consuming side: order and appointment event consumers, and the job worker."""
+    return [*build_consumer_services(ctx), *build_job_services(ctx)]
 
 
 async def run_relay(
@@ -80,9 +82,9 @@ async def run_worker(
     probe_port: int | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """``patron worker``: consume order and appointment events until ``stop`` is set (or
-    SIGINT / SIGTERM); as :func:`run_relay` otherwise. Returns at once, saying so, without
-    ``RABBITMQ_URL``."""
+    """``patron worker``: run background jobs, and consume order and appointment events when
+    ``RABBITMQ_URL`` is set, until ``stop`` is set (or SIGINT / SIGTERM); as
+    :func:`run_relay` otherwise."""
     await _run_group(
         worker_services,
         settings,

@@ -180,13 +180,6 @@ async def test_missing_stats_row_is_drift_and_check_writes_nothing(
     )
 
 
-@pytest.mark.usefixtures("cli_env")
-def test_worker_without_broker_says_so() -> None:
-    result = CliRunner().invoke(cli, ["worker"])
-    assert result.exit_code == 0, result.output
-    assert "nothing to run: set RABBITMQ_URL" in result.output
-
-
 async def test_patron_worker_process_consumes_and_stops_on_sigterm(
     client: httpx.AsyncClient,
     api_key_headers: ApiKeyFactory,

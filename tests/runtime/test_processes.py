@@ -184,12 +184,16 @@ async def test_patron_worker_serves_probes_on_probe_port_and_exits_cleanly_on_si
                 assert (await client.get("/health")).json() == {"status": "ok"}
                 exposition = (await client.get("/metrics")).text
             assert body["checks"] == {"database": "ok", "services": "ok"}
-            assert body["services"] == {"orders-consumer": {"state": "running", "restarts": 0}}
+            assert body["services"] == {
+                "orders-consumer": {"state": "running", "restarts": 0},
+                "jobs": {"state": "running", "restarts": 0},
+            }
             assert "relay" not in body
             found = samples(exposition)
             assert_process_metrics(found)
             service = (("service", "orders-consumer"),)
             assert found[("patron_background_service_up", service)] == 1
+            assert found[("patron_background_service_up", (("service", "jobs"),))] == 1
             assert ("patron_outbox_pending", ()) in found
 
             assert await worker.terminate() == 0, worker.output()

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from patron.cli import apikeys, database, events, processes, serve, stats
+from patron.cli import apikeys, database, events, jobs, processes, serve, stats
 
 app = typer.Typer(help="Patron: the customer service.", no_args_is_help=True, rich_markup_mode=None)
 app.command()(serve.serve)
@@ -25,6 +25,7 @@ app.command()(processes.worker)
 app.add_typer(database.app, name="db")
 app.add_typer(apikeys.app, name="apikey")
 app.add_typer(events.app, name="events")
+app.add_typer(jobs.app, name="jobs")
 app.add_typer(stats.app, name="stats")
 
 

@@ -13,6 +13,7 @@ from patron.models.customer_note import CustomerNote
 from patron.models.customer_stats import CustomerCurrencyStats, CustomerStats
 from patron.models.idempotency_key import IdempotencyKey
 from patron.models.inbox_message import InboxMessage
+from patron.models.job import Job
 from patron.models.order import CustomerOrder
 from patron.models.outbox_event import OutboxEvent
 from patron.models.payment_method import PaymentMethod
@@ -38,6 +39,7 @@ __all__ = [
     "CustomerTag",
     "IdempotencyKey",
     "InboxMessage",
+    "Job",
     "OutboxEvent",
     "PaymentMethod",
     "Tag",
@@ -68,4 +70,5 @@ TENANT_TABLES = (
     "inbox_messages",
     "webhook_endpoints",
     "webhook_deliveries",
+    "jobs",
 )
