@@ -122,7 +122,8 @@ class CacheSettings(_Concern):
     """Redis for caches and shared rate-limit counters (in-process without it)."""
 
     redis_url: str | None = None
-    profile_cache_ttl: int = 3600
+    # Seconds a fetched Meta profile is reused (issue 11: a day); 0 turns the cache off.
+    profile_cache_ttl: int = Field(default=86400, ge=0)
 
 
 class EventSettings(_Concern):
@@ -198,9 +199,18 @@ class OrderSettings(_Concern):
 class MessagingSettings(_Concern):
     """Meta Graph (profile fetch, webhooks) and the OTP senders (SMTP, an SMS webhook)."""
 
-    meta_graph_api_version: str = "v21.0"
-    meta_graph_base_url: str = "https://graph.facebook.com"
+    meta_graph_api_version: str = Field(default="v21.0", pattern=r"^v[0-9]+\.[0-9]+$")
+    meta_graph_base_url: str = Field(default="https://graph.facebook.com", pattern=r"^https?://")
     meta_app_secret: SecretStr | None = None
+    # Graph client (patron.meta.graph): seconds to connect and to wait for an answer per
+    # attempt; attempts per call (transport errors, 5xx and throttling are retried).
+    meta_graph_connect_timeout: float = Field(default=5.0, gt=0, le=60)
+    meta_graph_read_timeout: float = Field(default=10.0, gt=0, le=120)
+    meta_graph_max_attempts: int = Field(default=4, ge=1, le=10)
+    # Usage percentage (X-App-Usage / X-Business-Use-Case-Usage) at which the next call of
+    # the app waits META_GRAPH_USAGE_PAUSE seconds, so Meta's limit is not reached.
+    meta_graph_usage_threshold: float = Field(default=90.0, gt=0, le=100)
+    meta_graph_usage_pause: float = Field(default=5.0, ge=0, le=300)
     meta_verify_token: SecretStr | None = None
     smtp_url: str | None = None
     sms_webhook_url: str | None = None
@@ -310,11 +320,7 @@ NOT_YET_USED = frozenset(
     {
         "grpc_port",
         "log_service_url",
-        "meta_graph_api_version",
-        "meta_graph_base_url",
-        "meta_app_secret",
         "meta_verify_token",
-        "profile_cache_ttl",
         "smtp_url",
         "sms_webhook_url",
     }
