@@ -16,6 +16,7 @@ from patron.db.session import Database
 from patron.db.urls import libpq_dsn
 from patron.kit.crypto import Keyring
 from patron.kit.ratelimit import RateLimiter
+from patron.meta.cache import ProfileFetcher, build_profile_fetcher
 from patron.storage import Storage, storage_from_settings
 
 
@@ -28,6 +29,8 @@ class AppContext:
     api_keys: ApiKeyAuthenticator
     rate_limiter: RateLimiter
     storage: Storage
+    # Meta Graph profiles, cached (patron.meta.cache)
+    profiles: ProfileFetcher
     jwks: JwksVerifier | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
@@ -35,6 +38,7 @@ class AppContext:
         await self.api_keys.aclose()
         await self.db.dispose()
         await self.storage.aclose()
+        await self.profiles.aclose()
         if self.jwks is not None:
             await self.jwks.aclose()
 
@@ -58,5 +62,6 @@ def build_context(settings: Settings, database_url: str) -> AppContext:
         api_keys=ApiKeyAuthenticator(libpq_dsn(database_url) if database_url else None),
         rate_limiter=RateLimiter(settings.redis_url),
         storage=storage_from_settings(settings),
+        profiles=build_profile_fetcher(settings),
         jwks=jwks,
     )
