@@ -302,7 +302,6 @@ NOT_YET_USED = frozenset(
         "log_service_url",
         "meta_graph_api_version",
         "meta_graph_base_url",
-        "meta_app_secret",
         "meta_verify_token",
         "profile_cache_ttl",
         "smtp_url",

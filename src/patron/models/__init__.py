@@ -2,6 +2,7 @@
 
 from patron.models.api_key import ApiKey
 from patron.models.appointment import CustomerAppointment
+from patron.models.channel import Channel
 from patron.models.customer import Customer
 from patron.models.customer_address import CustomerAddress
 from patron.models.customer_communication import CustomerCommunication
@@ -23,6 +24,7 @@ from patron.models.webhook_endpoint import WebhookEndpoint
 
 __all__ = [
     "ApiKey",
+    "Channel",
     "Customer",
     "CustomerAddress",
     "CustomerAppointment",
@@ -68,4 +70,5 @@ TENANT_TABLES = (
     "inbox_messages",
     "webhook_endpoints",
     "webhook_deliveries",
+    "channels",
 )
