@@ -41,7 +41,10 @@ async def list_channels(ctx: Ctx, window: Paging) -> ChannelPage:
         "page access token) and `app_secret` (default: `META_APP_SECRET`) are write-only. "
         "A page belongs to at most one channel of any tenant: 409 otherwise."
     ),
-    responses={201: success_headers("Location")},
+    responses={
+        201: success_headers("Location"),
+        409: {"description": "This page is already connected to a channel (of any tenant)"},
+    },
 )
 async def create_channel(body: ChannelCreate, ctx: Ctx, response: Response) -> ChannelRead:
     created = await ChannelService(ctx).create(body)
