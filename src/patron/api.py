@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI
 
 from patron.addresses.endpoints import router as addresses_router
 from patron.avatars.endpoints import router as avatars_router
+from patron.channels.endpoints import router as channels_router
 from patron.communications.endpoints import router as communications_router
 from patron.consents.endpoints import router as consents_router
 from patron.customers.endpoints import router as customers_router
@@ -39,6 +40,7 @@ TENANT_ROUTERS: tuple[APIRouter, ...] = (
     notes_router,
     orders_router,
     webhooks_router,
+    channels_router,
 )
 
 

@@ -2,6 +2,7 @@
 
 from patron.models.api_key import ApiKey
 from patron.models.appointment import CustomerAppointment
+from patron.models.channel import Channel
 from patron.models.customer import Customer
 from patron.models.customer_address import CustomerAddress
 from patron.models.customer_communication import CustomerCommunication
@@ -24,6 +25,7 @@ from patron.models.webhook_endpoint import WebhookEndpoint
 
 __all__ = [
     "ApiKey",
+    "Channel",
     "Customer",
     "CustomerAddress",
     "CustomerAppointment",
@@ -71,4 +73,5 @@ TENANT_TABLES = (
     "webhook_endpoints",
     "webhook_deliveries",
     "jobs",
+    "channels",
 )
