@@ -19,6 +19,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    text,
     update,
 )
 from sqlalchemy.sql import Select
@@ -79,6 +80,13 @@ _GET_BY_ID = PreparedQuery(
     .where(tenant_filter(Customer), C.deleted_at.is_(None), C.id == bindparam("customer_id"))
 )
 
+# The same read in one round trip: customer_by_id() (migration 0011, decision 0016) sets
+# the tenant for its own statement; runs on any executor, a transaction-less one included.
+_CUSTOMER_BY_ID = PreparedQuery(
+    text("SELECT * FROM customer_by_id(:tenant, :customer_id)").bindparams(
+        bindparam("tenant", type_=String), bindparam("customer_id", type_=Uuid)
+    )
+)
 
 # The live holders of identity keys (three parallel arrays): as read, for an upsert's
 # first look outside a transaction; and locked in primary-key order, inside one.
@@ -167,8 +175,10 @@ class CustomerRepository(TenantScopedRepository[Customer]):
         return row
 
     async def get_fast(self, customer_id: uuid.UUID) -> Any:
-        """:meth:`get` without locking, through the prepared query (a mapping, or None)."""
-        return await self.fetchrow(_GET_BY_ID, customer_id=customer_id)
+        """:meth:`get` without locking, in one statement (``customer_by_id``, which sets the
+        tenant itself): a mapping (``asyncpg.Record``) or None. Works in a transaction-less
+        unit (``reads(statements=True)``) and in any other."""
+        return await self.fetchrow(_CUSTOMER_BY_ID, customer_id=customer_id)
 
     async def holders(self, keys: Iterable[tuple[str, str, str]], *, for_update: bool) -> list[Any]:
         """Live customers holding any of the identity ``(kind, namespace, value)`` keys, in

@@ -136,10 +136,11 @@ class CustomerService(Service):
 
     # -- reading -----------------------------------------------------------------------
 
-    @reads(driver=True)
+    @reads(statements=True)
     async def get(self, customer_id: uuid.UUID) -> CustomerRead:
-        """A live customer: one prepared statement. Raises :class:`CustomerNotFound` (also
-        for another tenant's id)."""
+        """A live customer: one prepared statement, one round trip (no transaction around
+        it: ``customer_by_id`` sets the tenant for its own statement; decision 0016).
+        Raises :class:`CustomerNotFound` (also for another tenant's id)."""
         row = await self.repo.get_fast(customer_id)
         if row is None:
             raise CustomerNotFound(customer_id)
