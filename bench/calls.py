@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import pstats
 import random
 import statistics
@@ -123,7 +124,7 @@ async def main(ops: list[str], requests: int, rounds: int, profile: str | None) 
                 "us_best": round(min(timings)),
             }
             if op == profile:
-                stats.sort_stats("cumulative").print_stats(40)
+                stats.sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(40)
     finally:
         await ctx.close()
     return out

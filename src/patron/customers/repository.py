@@ -16,7 +16,6 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
-    literal,
     literal_column,
     select,
     text,
@@ -336,7 +335,9 @@ class CustomerRepository(TenantScopedRepository[Customer]):
     async def count(self, filters: list[ColumnElement[bool]], *, cap: int | None = None) -> int:
         """Live customers matching ``filters``; with ``cap``, counting stops at ``cap``."""
         matching = (
-            self.select(literal(1)).select_from(_FROM).where(C.deleted_at.is_(None), *filters)
+            self.select(literal_column("1"))
+            .select_from(_FROM)
+            .where(C.deleted_at.is_(None), *filters)
         )
         if cap is not None:
             matching = matching.limit(cap)
