@@ -123,6 +123,8 @@ async def main(ops: list[str], requests: int, rounds: int, profile: str | None) 
                 "us": round(statistics.median(timings)),
                 "us_best": round(min(timings)),
             }
+            if op == profile and os.environ.get("BENCH_DUMP"):
+                stats.dump_stats(os.environ["BENCH_DUMP"])
             if op == profile:
                 stats.sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(40)
     finally:
