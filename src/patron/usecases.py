@@ -18,8 +18,10 @@ between concurrent tasks by accident.
 Unit kinds: a session unit (SQLAlchemy ``AsyncSession`` in a transaction) serves all
 work; a driver unit (a bare asyncpg connection, :mod:`patron.db.session`'s driver units)
 serves only the prepared statements of the hot paths (GET by id, upsert), where a
-benchmark showed the ORM's cost (``docs/decisions/``). Repositories take
-:attr:`Unit.executor`, which is either.
+benchmark showed the ORM's cost (``docs/decisions/``); a statements unit
+(``reads(statements=True)``) is a driver connection with no transaction at all, for a read
+that is one call of a tenant function (GET by id, decision 0016). Repositories take
+:attr:`Unit.executor`, which is any of them.
 """
 
 from __future__ import annotations
