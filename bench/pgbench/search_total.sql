@@ -21,7 +21,7 @@ FROM customers LEFT OUTER JOIN customer_stats ON customer_stats.customer_id = cu
 WHERE customers.tenant_id = :tenant AND customers.deleted_at IS NULL AND customers.search_document LIKE ('%' || replace(replace(replace(patron_unaccent(lower(:q)), '\', '\\'), '%', '\%'), '_', '\_') || '%') ESCAPE '\' ORDER BY customers.created_at DESC, customers.id DESC
 LIMIT 21 OFFSET 0;
 SELECT count(*) AS count_1
-FROM (SELECT 1 AS anon_2
+FROM (SELECT 1
 FROM customers LEFT OUTER JOIN customer_stats ON customer_stats.customer_id = customers.id
 WHERE customers.tenant_id = :tenant AND customers.deleted_at IS NULL AND customers.search_document LIKE ('%' || replace(replace(replace(patron_unaccent(lower(:q)), '\', '\\'), '%', '\%'), '_', '\_') || '%') ESCAPE '\'
 LIMIT 10000) AS anon_1;

@@ -18,8 +18,10 @@ between concurrent tasks by accident.
 Unit kinds: a session unit (SQLAlchemy ``AsyncSession`` in a transaction) serves all
 work; a driver unit (a bare asyncpg connection, :mod:`patron.db.session`'s driver units)
 serves only the prepared statements of the hot paths (GET by id, upsert), where a
-benchmark showed the ORM's cost (``docs/decisions/``). Repositories take
-:attr:`Unit.executor`, which is either.
+benchmark showed the ORM's cost (``docs/decisions/``); a statements unit
+(``reads(statements=True)``) is a driver connection with no transaction at all, for a read
+that is one call of a tenant function (GET by id, decision 0016). Repositories take
+:attr:`Unit.executor`, which is any of them.
 """
 
 from __future__ import annotations
@@ -111,22 +113,26 @@ def _joinable(ctx: ServiceContext, *, write: bool) -> Unit | None:
 
 
 def _executor(
-    ctx: ServiceContext, *, write: bool, driver: bool
+    ctx: ServiceContext, *, write: bool, driver: bool, statements: bool = False
 ) -> AbstractAsyncContextManager[Executor]:
     """The database's unit of the kind asked for (:class:`patron.db.session.Database`)."""
     db = ctx.app.db
+    if statements and not write:
+        return db.driver_statements()
     if write:
         return db.driver_unit_of_work(ctx.tenant) if driver else db.unit_of_work(ctx.tenant)
     return db.driver_reads(ctx.tenant) if driver else db.read_only(ctx.tenant)
 
 
 @asynccontextmanager
-async def _unit(ctx: ServiceContext, *, write: bool, driver: bool) -> AsyncIterator[Unit]:
+async def _unit(
+    ctx: ServiceContext, *, write: bool, driver: bool, statements: bool = False
+) -> AsyncIterator[Unit]:
     joined = _joinable(ctx, write=write)
     if joined is not None:
         yield joined
         return
-    async with _executor(ctx, write=write, driver=driver) as executor:
+    async with _executor(ctx, write=write, driver=driver, statements=statements) as executor:
         token = _current.set(unit := Unit(ctx, executor, writes=write))
         try:
             yield unit
@@ -195,11 +201,13 @@ class Service:
 Operation = Callable[Concatenate[S, P], Coroutine[Any, Any, R]]
 
 
-def _operation(*, write: bool, driver: bool) -> Callable[[Operation[S, P, R]], Operation[S, P, R]]:
+def _operation(
+    *, write: bool, driver: bool, statements: bool = False
+) -> Callable[[Operation[S, P, R]], Operation[S, P, R]]:
     def decorate(method: Operation[S, P, R]) -> Operation[S, P, R]:
         @functools.wraps(method)
         async def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-            async with _unit(self.ctx, write=write, driver=driver):
+            async with _unit(self.ctx, write=write, driver=driver, statements=statements):
                 return await method(self, *args, **kwargs)
 
         return run
@@ -213,7 +221,15 @@ def writes(*, driver: bool = False) -> Callable[[Operation[S, P, R]], Operation[
     return _operation(write=True, driver=driver)
 
 
-def reads(*, driver: bool = False) -> Callable[[Operation[S, P, R]], Operation[S, P, R]]:
+def reads(
+    *, driver: bool = False, statements: bool = False
+) -> Callable[[Operation[S, P, R]], Operation[S, P, R]]:
     """Mark a service method as a read use case: it runs in :func:`read_unit` (joined or
-    its own) and must not write."""
-    return _operation(write=False, driver=driver)
+    its own) and must not write.
+
+    ``statements``: its own unit is a pooled driver connection with no transaction and
+    no tenant (``Database.driver_statements``), for a read that is one statement calling
+    a tenant function (``customer_by_id``, decision 0016); any other tenant query in it
+    reads nothing. Joined units are used as they are.
+    """
+    return _operation(write=False, driver=driver or statements, statements=statements)

@@ -412,3 +412,39 @@ async def test_plain_search_statements_answer_as_the_general_path(
             assert plain.model_dump() == general.model_dump(), (collect, page)
             if page == 1:
                 assert len(plain.customers) == 2
+
+
+async def test_a_page_past_the_gathered_matches_keeps_the_exact_total(
+    capped: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """A plain search's page past every match it gathered (fewer than SEARCH_COLLECT):
+    empty, and its total still the exact number gathered, not a count or the offset."""
+    await create_customer(capped, admin, first_name="Lonely")
+    response = await capped.get(
+        BASE, params={"q": "lonely", "page_size": 1, "page": 3}, headers=admin
+    )
+    assert response.status_code == 200, response.text
+    assert _total(response.json()) == (1, False, 1, 0)
+
+
+async def test_a_plain_search_runs_on_a_driver_connection(
+    capped: httpx.AsyncClient, admin: dict[str, str], app_ctx: AppContext, tenant: str
+) -> None:
+    """Every shape of a plain search (gathered, common and counted, a page past the
+    gathered matches) needs prepared statements only: a repository on a bare driver
+    connection refuses ORM work, so any session use fails here."""
+    for i in range(5):
+        await create_customer(capped, admin, first_name=f"Driven{i}")
+    shapes = [
+        ({"q": "driven4"}, (1, False)),  # every match gathered
+        ({"q": "driven", "page_size": 2}, (3, True)),  # common: paged by date, counted
+        ({"q": "driven", "page_size": 2, "page": 2}, (5, True)),
+        ({"q": "driven4", "page_size": 1, "page": 3}, (1, False)),  # past the gathered
+    ]
+    async with app_ctx.db.driver_reads(trusted_tenant(tenant)) as connection:
+        repo = CustomerRepository(connection, trusted_tenant(tenant))
+        for params, expected in shapes:
+            query = listing.CustomerQuery(**params)  # type: ignore[arg-type]
+            assert listing.is_plain_search(query)
+            page = await listing.list_customers(repo, query, "US", count_cap=3, search_collect=2)
+            assert (page.total, page.total_is_estimate) == expected, params

@@ -220,6 +220,22 @@ def _build_search(key: tuple[SortBy, bool, bool]) -> Select[Any]:
 
 _SEARCHES: StatementCache[PreparedQuery] = StatementCache(_build_search, PreparedQuery, size=8)
 
+# The capped count of a plain search: the SQL of CustomerRepository.count(filters, cap=...)
+# for the one filter ``q``, compiled once, so a plain search needs no ORM session.
+_SEARCH_COUNT = PreparedQuery(
+    select(func.count()).select_from(
+        select(literal_column("1"))
+        .select_from(_FROM)
+        .where(
+            tenant_filter(Customer),
+            C.deleted_at.is_(None),
+            C.search_document.like(search_pattern(_Q), escape="\\"),
+        )
+        .limit(bindparam("cap", type_=Integer))
+        .subquery()
+    )
+)
+
 
 def search_statement(sort_by: SortBy, *, desc: bool, common: bool) -> PreparedQuery:
     """The compiled statement of a plain search (parameters ``tenant``, ``q``, ``limit``,
@@ -227,8 +243,10 @@ def search_statement(sort_by: SortBy, *, desc: bool, common: bool) -> PreparedQu
     return _SEARCHES.get((sort_by, desc, common))
 
 
-def _is_plain_search(query: CustomerQuery) -> bool:
-    """Whether ``query`` is ``q`` alone, sorted by an indexed date, without a cursor."""
+def is_plain_search(query: CustomerQuery) -> bool:
+    """Whether ``query`` is ``q`` alone, sorted by an indexed date, without a cursor: a
+    search :func:`list_customers` runs on prepared statements only (so on a driver unit,
+    ``reads(driver=True)``; any other list needs an ORM session)."""
     bare = dataclasses.replace(
         query,
         q=None,
@@ -242,17 +260,22 @@ def _is_plain_search(query: CustomerQuery) -> bool:
 
 async def _plain_search(
     repo: CustomerRepository, query: CustomerQuery, *, limit: int, offset: int, collect: int
-) -> tuple[list[Any], int] | None:
+) -> tuple[list[Any], int]:
     """:meth:`CustomerRepository.page_matches_first` (then ``.page`` for a common term) on
-    the compiled statements: ``(rows, matched)``, or None for an empty page past the
-    first, whose total the general path counts."""
+    the compiled statements: ``(rows, matched)``."""
     desc = query.sort_order is SortOrder.DESC
     params: dict[str, Any] = {"q": (query.q or "").strip(), "limit": limit, "offset": offset}
     first = search_statement(query.sort_by, desc=desc, common=False)
     rows = await repo.fetch(first, collect=collect, **params)
-    if not rows:
-        return None if offset else ([], 0)
-    matched = int(rows[0]["matched"])
+    if rows:
+        matched = int(rows[0]["matched"])
+    elif not offset:
+        return [], 0
+    else:
+        # A page past the gathered matches: how many were gathered (a page of one from
+        # the start says) decides whether the term is common and paged by its date.
+        probe = await repo.fetch(first, collect=collect, **{**params, "limit": 1, "offset": 0})
+        matched = int(probe[0]["matched"]) if probe else 0
     if matched >= collect:  # a common term: the sort index finds it soon
         rows = await repo.fetch(search_statement(query.sort_by, desc=desc, common=True), **params)
     return rows, matched
@@ -307,7 +330,9 @@ async def list_customers(
 
     Raises :class:`InvalidInput` (422) for a bad cursor, email or phone.
     """
-    filters = build_filters(query, default_region)
+    # a plain search runs on compiled statements: no filter expressions to build for it
+    plain_shape = is_plain_search(query)
+    filters = [] if plain_shape else build_filters(query, default_region)
     expr = _SORT_EXPR[query.sort_by]
     desc = query.sort_order is SortOrder.DESC
     # NULLS LAST only where NULLs can occur: on created_at / updated_at it would stop
@@ -335,11 +360,10 @@ async def list_customers(
         offset = 0
     limit = query.page_size + 1
     gathered: int | None = None  # matches a matches-first search gathered (at most collect)
-    plain = None
-    if _is_plain_search(query):
-        plain = await _plain_search(repo, query, limit=limit, offset=offset, collect=search_collect)
-    if plain is not None:
-        rows, gathered = plain
+    if plain_shape:
+        rows, gathered = await _plain_search(
+            repo, query, limit=limit, offset=offset, collect=search_collect
+        )
     elif query.q and query.sort_by in _INDEXED_SORTS:
         rows, gathered = await repo.page_matches_first(
             filters,
@@ -368,7 +392,13 @@ async def list_customers(
         # A search counts at most `count_cap` matches (as HubSpot's and Shopify's counts
         # do): an exact count of a common substring over a large tenant costs more than
         # the page itself (bench/README.md).
-        counted = seen if seen >= count_cap else await repo.count(filters, cap=count_cap)
+        if seen >= count_cap:
+            counted = seen
+        elif plain_shape:
+            found = await repo.fetch(_SEARCH_COUNT, q=(query.q or "").strip(), cap=count_cap)
+            counted = int(found[0][0])
+        else:
+            counted = await repo.count(filters, cap=count_cap)
         total = _Total(max(counted, seen), estimate=counted >= count_cap)
     else:
         total = _Total(await repo.count(filters))

@@ -16,9 +16,9 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
-    literal,
     literal_column,
     select,
+    text,
     update,
 )
 from sqlalchemy.sql import Select
@@ -79,6 +79,13 @@ _GET_BY_ID = PreparedQuery(
     .where(tenant_filter(Customer), C.deleted_at.is_(None), C.id == bindparam("customer_id"))
 )
 
+# The same read in one round trip: customer_by_id() (migration 0011, decision 0016) sets
+# the tenant for its own statement; runs on any executor, a transaction-less one included.
+_CUSTOMER_BY_ID = PreparedQuery(
+    text("SELECT * FROM customer_by_id(:tenant, :customer_id)").bindparams(
+        bindparam("tenant", type_=String), bindparam("customer_id", type_=Uuid)
+    )
+)
 
 # The live holders of identity keys (three parallel arrays): as read, for an upsert's
 # first look outside a transaction; and locked in primary-key order, inside one.
@@ -167,8 +174,10 @@ class CustomerRepository(TenantScopedRepository[Customer]):
         return row
 
     async def get_fast(self, customer_id: uuid.UUID) -> Any:
-        """:meth:`get` without locking, through the prepared query (a mapping, or None)."""
-        return await self.fetchrow(_GET_BY_ID, customer_id=customer_id)
+        """:meth:`get` without locking, in one statement (``customer_by_id``, which sets the
+        tenant itself): a mapping (``asyncpg.Record``) or None. Works in a transaction-less
+        unit (``reads(statements=True)``) and in any other."""
+        return await self.fetchrow(_CUSTOMER_BY_ID, customer_id=customer_id)
 
     async def holders(self, keys: Iterable[tuple[str, str, str]], *, for_update: bool) -> list[Any]:
         """Live customers holding any of the identity ``(kind, namespace, value)`` keys, in
@@ -326,7 +335,9 @@ class CustomerRepository(TenantScopedRepository[Customer]):
     async def count(self, filters: list[ColumnElement[bool]], *, cap: int | None = None) -> int:
         """Live customers matching ``filters``; with ``cap``, counting stops at ``cap``."""
         matching = (
-            self.select(literal(1)).select_from(_FROM).where(C.deleted_at.is_(None), *filters)
+            self.select(literal_column("1"))
+            .select_from(_FROM)
+            .where(C.deleted_at.is_(None), *filters)
         )
         if cap is not None:
             matching = matching.limit(cap)

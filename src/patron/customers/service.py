@@ -136,10 +136,11 @@ class CustomerService(Service):
 
     # -- reading -----------------------------------------------------------------------
 
-    @reads(driver=True)
+    @reads(statements=True)
     async def get(self, customer_id: uuid.UUID) -> CustomerRead:
-        """A live customer: one prepared statement. Raises :class:`CustomerNotFound` (also
-        for another tenant's id)."""
+        """A live customer: one prepared statement, one round trip (no transaction around
+        it: ``customer_by_id`` sets the tenant for its own statement; decision 0016).
+        Raises :class:`CustomerNotFound` (also for another tenant's id)."""
         row = await self.repo.get_fast(customer_id)
         if row is None:
             raise CustomerNotFound(customer_id)
@@ -157,9 +158,23 @@ class CustomerService(Service):
             raise AmbiguousPsid(sorted(str(h) for h in holders))
         return await self.get(holders[0])
 
-    @reads()
     async def list(self, query: listing.CustomerQuery) -> CustomerPage:
-        """One page of live customers matching ``query`` (:func:`listing.list_customers`)."""
+        """One page of live customers matching ``query`` (:func:`listing.list_customers`).
+        A plain search (``q`` alone: :func:`listing.is_plain_search`) runs on a driver unit,
+        prepared statements only; any other list on a session unit."""
+        if listing.is_plain_search(query):
+            return await self._search(query)
+        return await self._list(query)
+
+    @reads(driver=True)
+    async def _search(self, query: listing.CustomerQuery) -> CustomerPage:
+        return await self._list_customers(query)
+
+    @reads()
+    async def _list(self, query: listing.CustomerQuery) -> CustomerPage:
+        return await self._list_customers(query)
+
+    async def _list_customers(self, query: listing.CustomerQuery) -> CustomerPage:
         return await listing.list_customers(
             self.repo,
             query,

@@ -159,3 +159,36 @@ async def unit_transaction(
         finally:
             await release(held)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@asynccontextmanager
+async def unit_connection(
+    checkout: Callable[[], Awaitable[tuple[Held, asyncpg.Connection]]],
+    release: Callable[[Held], Awaitable[None]],
+) -> AsyncIterator[tuple[Held, asyncpg.Connection]]:
+    """A pooled connection with no transaction around the block (each statement is its
+    own, PostgreSQL's implicit one), with database outages turned into
+    :class:`DatabaseUnavailable` as in :func:`unit_transaction`.
+
+    There is no ``BEGIN`` to find a dead connection at, so nothing is retried: a
+    connection lost at the block's first statement is a 503 (``Retry-After``) like one
+    lost later; the pool's checkout hook already drops connections seen closed. A lost
+    connection is terminated so that ``release(held)`` invalidates it.
+    """
+    try:
+        held, connection = await checkout()
+    except Exception as exc:
+        if is_disconnect(exc, connecting=True):
+            raise DatabaseUnavailable() from exc
+        raise
+    try:
+        yield held, connection
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:
+        if not is_disconnect(exc, connection=connection):
+            raise
+        connection.terminate()
+        raise DatabaseUnavailable() from exc
+    finally:
+        await release(held)

@@ -44,7 +44,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault, Table
 from sqlalchemy.util import greenlet_spawn
 
-from patron.db.disconnects import unit_transaction
+from patron.db.disconnects import unit_connection, unit_transaction
 from patron.tenancy import TenantId
 
 DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
@@ -315,3 +315,22 @@ def driver_unit_of_work(
     invalidated instead of going back to the pool.
     """
     return _driver_transaction(engine, tenant, read_only=False)
+
+
+@asynccontextmanager
+async def driver_statements(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled asyncpg connection with no transaction: each statement is its own
+    (PostgreSQL's implicit transaction, committed with the statement), and the
+    connection carries no tenant, so tenant tables read empty through it.
+
+    For reads done in one statement by a tenant function (``customer_by_id(:tenant,
+    ...)``, decision 0016), which sets the tenant for its own statement only: one round
+    trip where :func:`driver_reads` takes three. A plain prepared query on this
+    connection sees no tenant rows (row-level security denies: the safe failure);
+    writes are refused by the policies' ``WITH CHECK``. Outages: 503 as in every unit
+    (:func:`patron.db.disconnects.unit_connection`), without the retry at ``BEGIN``.
+    """
+    async with unit_connection(
+        functools.partial(_checkout, engine), functools.partial(_give_back, engine)
+    ) as (_, connection):
+        yield connection

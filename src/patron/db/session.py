@@ -90,6 +90,11 @@ class Database:
         (:func:`patron.db.fastpath.driver_reads`)."""
         return fastpath.driver_reads(self.engine, tenant)
 
+    def driver_statements(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """A pooled asyncpg connection with no transaction and no tenant, for one-statement
+        reads through tenant functions (:func:`patron.db.fastpath.driver_statements`)."""
+        return fastpath.driver_statements(self.engine)
+
     def driver_unit_of_work(
         self, tenant: TenantId
     ) -> AbstractAsyncContextManager[asyncpg.Connection]:

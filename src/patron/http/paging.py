@@ -36,7 +36,7 @@ Cursor = Annotated[
 ]
 
 
-def page_window(
+async def page_window(
     page: PageNumber = 1,
     page_size: Annotated[
         int,
@@ -46,11 +46,12 @@ def page_window(
 ) -> Window:
     """The :class:`Window` a list request asks for. ``pageSize`` reaches it as
     ``page_size`` (:class:`patron.http.middleware.CamelCaseQueryMiddleware`, which also
-    refuses the two disagreeing)."""
+    refuses the two disagreeing). ``async`` only so that FastAPI calls it in the event
+    loop: a plain ``def`` dependency is run in a worker thread, a thread hop per list."""
     return Window(page=page, page_size=page_size, cursor=cursor)
 
 
-def limit_window(
+async def limit_window(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description=f"Rows a page (default {DEFAULT_LIMIT})")
     ] = DEFAULT_LIMIT,
