@@ -1,7 +1,7 @@
 """Fetching a customer's Meta profile (issue 11): ``POST /customers/{id}/fetch-profile``
 and the ``customers.fetch_profile`` background job, one use case for both.
 
-Steps of :meth:`ProfileService.fetch` (docs/meta-graph.md "Filling a customer"):
+Steps of :meth:`ProfileService.fetch` (docs/meta-graph.md, "Filling a customer"):
 
 1. A read unit: the customer, its Meta user id (:func:`meta_target`), its own
    ``access_token`` (decrypted) and the token to use (``ChannelService.profile_credentials``:
