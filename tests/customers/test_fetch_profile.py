@@ -391,6 +391,8 @@ async def test_an_upsert_of_a_named_customer_defers_no_job(
     assert named.status_code == 201, named.text
     web = await upsert(api, admin, email=f"{uuid.uuid4().hex}@example.com")
     assert web.status_code == 201, web.text
+    whatsapp = await upsert(api, admin, platform="whatsapp", psid=meta_id())
+    assert whatsapp.status_code == 201, whatsapp.text
     assert await jobs_of(db, tenant) == []
 
 

@@ -82,6 +82,10 @@ INSTAGRAM_ATTRIBUTES = (
 )
 
 
+# Customer platforms whose users Meta's profile API serves (None: unknown, try).
+META_PLATFORMS = frozenset({None, "facebook", "instagram"})
+
+
 @dataclass(frozen=True, slots=True)
 class MetaTarget:
     """Whom to ask Meta about: the Graph ``platform``, the PSID / IGSID ``user_id``, and
@@ -111,16 +115,19 @@ def meta_target(customer_id: uuid.UUID, row: Mapping[Any, Any]) -> MetaTarget:
         return MetaTarget(Platform.INSTAGRAM, psid, "instagram")
     if platform in (None, "facebook") and psid:
         return MetaTarget(Platform.MESSENGER, psid, "facebook")
-    if platform in (None, "facebook", "instagram"):
+    if platform in META_PLATFORMS:
         raise NoMetaUser(customer_id, "the customer has no PSID or IGSID")
     raise NoMetaUser(customer_id, f"platform {platform} has no Meta profile")
 
 
 def needs_profile(customer: CustomerRead) -> bool:
     """Whether a new customer should have its Meta profile fetched in the background: it
-    has a PSID or IGSID and neither a first nor a last name."""
-    return bool(customer.psid or customer.igsid) and not (
-        _filled(customer.first_name) or _filled(customer.last_name)
+    has a PSID or IGSID, a Meta platform (or none) and neither a first nor a last name."""
+    platform = customer.platform.value if customer.platform is not None else None
+    return (
+        bool(customer.psid or customer.igsid)
+        and platform in META_PLATFORMS
+        and not (_filled(customer.first_name) or _filled(customer.last_name))
     )
 
 
