@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from patron.auth.principal import Role
 from patron.customers import listing
+from patron.customers.profile import ProfileService
 from patron.customers.schemas import (
     BlockRequest,
     CustomerCreate,
@@ -380,3 +381,25 @@ async def record_interaction(
     return customer_response(
         await CustomerService(ctx).record_interaction(customer_id, body.occurred_at, body.channel)
     )
+
+
+@router.post(
+    "/{customer_id}/fetch-profile",
+    response_model=CustomerRead,
+    summary="Fetch the Meta profile",
+    description="Pull name, picture, locale, time zone and gender (Messenger, by PSID) or "
+    "name, picture and the Instagram fields (kept under `attributes.instagram`; by IGSID) "
+    "from the Meta Graph API, filling only empty fields (the picture URL is always "
+    "refreshed). Sets `profile_fetched_at`, emits `customer.updated`. The token is the "
+    "customer's own `access_token`, else the tenant's channel's (docs/meta-graph.md).",
+    responses={
+        **WITH_ETAG,
+        409: {"description": "The customer has no PSID / IGSID, or no token exists for it"},
+        502: {"description": "The Graph API failed or refused (`meta_code`, `fbtrace_id`)"},
+        504: {"description": "The Graph API did not answer in time"},
+    },
+)
+async def fetch_profile(
+    customer_id: uuid.UUID, ctx: Annotated[RequestContext, Depends(READERS)]
+) -> Response:
+    return customer_response(await ProfileService(ctx).fetch(customer_id))

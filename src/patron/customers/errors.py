@@ -50,3 +50,33 @@ class MergeSourceNotFound(NotFound):
 
     def __init__(self, source_id: uuid.UUID) -> None:
         super().__init__("source customer not found", source_id=str(source_id))
+
+
+class NoMetaUser(Conflict):
+    """409: the customer has no PSID / IGSID (or a platform Meta does not serve), so there
+    is no Meta profile to fetch. 409, not 422: the request is well formed; the customer's
+    state refuses it (STYLE.md "Errors": 422 is for invalid input only)."""
+
+    title, slug = "Customer has no Meta user id", "no-meta-user"
+
+    def __init__(self, customer_id: uuid.UUID, reason: str) -> None:
+        super().__init__(reason, customer_id=str(customer_id))
+
+
+class NoMetaToken(Conflict):
+    """409: no access token to fetch the customer's Meta profile with: the customer has no
+    ``access_token`` of their own and the tenant has no active channel for the customer's
+    platform and app. ``missing`` names what would mend it."""
+
+    title, slug = "No Meta access token", "no-meta-token"
+
+    def __init__(
+        self, customer_id: uuid.UUID, platform: str, app_id: str | None, missing: str
+    ) -> None:
+        super().__init__(
+            f"no access token for this customer: {missing}",
+            customer_id=str(customer_id),
+            platform=platform,
+            app_id=app_id,
+            missing=missing,
+        )

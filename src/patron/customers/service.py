@@ -34,6 +34,7 @@ from patron.customers.fields import (
     sent_fields,
 )
 from patron.customers.merge import merge_customers
+from patron.customers.profile import FETCH_PROFILE, needs_profile
 from patron.customers.repository import CustomerRepository
 from patron.customers.schemas import (
     CustomerCreate,
@@ -52,6 +53,7 @@ from patron.events.types import EventType
 from patron.identities import service as identities
 from patron.identities.repository import IdentityRepository, IdentityTaken
 from patron.identities.schemas import IdentityKey
+from patron.jobs.service import JobService
 from patron.kit.crypto import Keyring
 from patron.kit.etag import check_if_match
 from patron.kit.ids import new_id
@@ -270,8 +272,10 @@ class CustomerService(Service):
         upsert (a webhook's retry) on its own; the write is then a driver transaction of
         prepared statements, unless ``body`` carries ``tags``. A create that loses an
         identity to a concurrent request looks again, up to :data:`UPSERT_ATTEMPTS` times
-        (decision 0002). Raises 403 (tenant claim), 409 (identities held by different
-        customers: merge them first), 422 (no identity, invalid fields).
+        (decision 0002). A created customer with a PSID / IGSID and no name gets a
+        ``customers.fetch_profile`` job in the same unit (:mod:`patron.customers.profile`).
+        Raises 403 (tenant claim), 409 (identities held by different customers: merge them
+        first), 422 (no identity, invalid fields).
         """
         self.ctx.check_tenant_claim("body tenant_id", body.tenant_id)
         driver = "tags" not in body.model_fields_set
@@ -288,6 +292,10 @@ class CustomerService(Service):
                 created, customer = await self.apply_upsert(
                     plan or await self.resolve_upsert(body, read=False)
                 )
+                if created and needs_profile(customer):
+                    # same unit: the job exists if and only if the customer does
+                    job = {"customer_id": str(customer.id)}
+                    await JobService(self.ctx).defer(FETCH_PROFILE, job)
             return UpsertOutcome(created, customer)
 
         return await self._retrying_identity_races("upsert", UPSERT_ATTEMPTS, upsert)
