@@ -3,6 +3,7 @@ the signature over the raw body, and the customers, communications and events wr
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from datetime import UTC, datetime
@@ -341,3 +342,23 @@ async def test_batch_with_another_apps_page_is_refused_whole(
     response = await post(client, *signed(payload))
     assert response.status_code == 401
     assert await communications(db, tenant) == []
+
+
+async def test_concurrent_deliveries_for_a_new_sender_make_one_customer(
+    client: httpx.AsyncClient, connect: ChannelFactory, db: asyncpg.Pool, tenant: str
+) -> None:
+    await connect("facebook", PAGE_ID)
+    payloads = []
+    for n in range(6):
+        payload = fixture("messenger-webhook-message-text.json")
+        event = payload["entry"][0]["messaging"][0]
+        event["sender"]["id"] = "6912345678900001"
+        event["message"]["mid"] = f"m_concurrent_{n}"
+        event["timestamp"] += n
+        payloads.append(signed(payload))
+    responses = await asyncio.gather(*(post(client, *p) for p in payloads))
+    assert [r.status_code for r in responses] == [200] * 6, [r.text for r in responses]
+    [customer] = await customers(db, tenant)
+    assert customer["last_interaction_at"] == ms(1735689600005)
+    assert len(await communications(db, tenant)) == 6
+    assert len(await outbox_rows(db, tenant, "customer.created")) == 1

@@ -42,7 +42,6 @@ from patron.communications.service import CommunicationService
 from patron.context import AppContext
 from patron.customers.schemas import CustomerUpsert
 from patron.customers.service import CustomerService
-from patron.identities.repository import IdentityTaken
 from patron.kit.cards import contains_card_number
 from patron.messaging.errors import MalformedNotification, SignatureRefused, VerificationRefused
 from patron.messaging.schemas import (
@@ -58,10 +57,6 @@ log = structlog.get_logger("patron.messaging")
 
 # The directory of this process, kept in AppContext.extras (closed with the context).
 DIRECTORY_KEY = "messaging.channel_directory"
-
-# A batch whose new sender another delivery creates at the same moment loses the identity
-# race (decision 0002): its unit is rolled back and run again, up to this many times.
-INGEST_ATTEMPTS = 3
 
 # What is stored instead of a message text that holds a card number (kit.cards): the
 # hardening issue's guard applies before anything is stored, and a stored text cannot be
@@ -181,11 +176,14 @@ class MessagingService(Service):
         ``last_interaction_at`` forward and emits ``customer.communication_recorded``.
         Reactions and reads: the customer is upserted and ``last_interaction_at`` moves
         forward to the event's time. Deliveries and other kinds: acknowledged only.
-        Raises :class:`IdentityTaken` when a concurrent delivery created the same customer
-        first (the caller runs the unit again).
+
+        Concurrent deliveries naming one new sender make one customer: the upsert locks
+        the identity first (decision 0002). Events are applied ordered by customer id,
+        then time, so two batches naming the same customers lock them in the same order
+        (no deadlock); the outcome does not depend on the order (time only moves forward).
         """
         outcome = IngestOutcome()
-        for event in events:
+        for event in sorted(events, key=lambda e: (e.customer_id or "", e.timestamp or 0)):
             kind = event.kind
             psid = event.customer_id
             if kind in (EventKind.DELIVERY, EventKind.OTHER) or psid in (None, channel.page_id):
@@ -333,10 +331,4 @@ class MetaWebhookReceiver:
         self, channel: ChannelCredentials, events: list[MessagingEvent]
     ) -> IngestOutcome:
         ctx = ServiceContext(self.app, webhook_principal(channel), channel.tenant)
-        for remaining in range(INGEST_ATTEMPTS - 1, -1, -1):
-            try:
-                return await MessagingService(ctx).ingest(channel, events)
-            except IdentityTaken:
-                if not remaining:
-                    raise
-        raise AssertionError("unreachable")
+        return await MessagingService(ctx).ingest(channel, events)
