@@ -14,6 +14,7 @@ from patron.consents.endpoints import router as consents_router
 from patron.customers.endpoints import router as customers_router
 from patron.documents.endpoints import router as documents_router
 from patron.events.endpoints import router as events_router
+from patron.messaging.endpoints import router as meta_webhooks_router
 from patron.notes.endpoints import router as notes_router
 from patron.ops.endpoints import router as ops_router
 from patron.orders.endpoints import router as orders_router
@@ -46,7 +47,8 @@ TENANT_ROUTERS: tuple[APIRouter, ...] = (
 
 def mount_routes(app: FastAPI) -> None:
     """Include every router in ``app``: the tenant routers under ``/api/v1`` (hottest
-    first), then the unauthenticated operational ones.
+    first), then the unauthenticated operational ones and Meta's webhook receiver
+    (``/webhooks/meta``: checked by its verify token and signature, not a credential).
 
     The tenant routers are included straight into the app, not through a parent router:
     FastAPI matches included routers level by level, and a level of nesting cost about a
@@ -55,3 +57,4 @@ def mount_routes(app: FastAPI) -> None:
     for router in TENANT_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops_router)
+    app.include_router(meta_webhooks_router)

@@ -320,7 +320,6 @@ NOT_YET_USED = frozenset(
     {
         "grpc_port",
         "log_service_url",
-        "meta_verify_token",
         "smtp_url",
         "sms_webhook_url",
     }

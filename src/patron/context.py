@@ -41,6 +41,11 @@ class AppContext:
         await self.profiles.aclose()
         if self.jwks is not None:
             await self.jwks.aclose()
+        # parts other layers keep here (a webhook receiver's channel directory)
+        for extra in self.extras.values():
+            aclose = getattr(extra, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
 def build_context(settings: Settings, database_url: str) -> AppContext:

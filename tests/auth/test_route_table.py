@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from patron.app import create_app
 from patron.auth.principal import Role
 from patron.http.scope import Scope
+from patron.messaging.endpoints import PATHS as MESSAGING_PATHS
 from tests.conftest import ApiKeyFactory, create_customer, make_settings, tenant_writes
 
 PUBLIC_PATHS = {
@@ -29,6 +30,8 @@ PUBLIC_PATHS = {
     "/docs",
     "/redoc",
     "/docs/oauth2-redirect",
+    # Meta's webhooks: checked by META_VERIFY_TOKEN and X-Hub-Signature-256, not a credential
+    *MESSAGING_PATHS,
 }
 
 

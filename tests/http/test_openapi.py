@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from patron.app import create_app
+from patron.messaging.endpoints import PATHS as MESSAGING_PATHS
 from tests.conftest import make_settings
 
 APP = create_app(make_settings())
@@ -74,6 +75,11 @@ def test_both_credentials_are_declared_and_required_on_tenant_routes_only() -> N
     for method, path, operation in OPERATIONS:
         if path.startswith("/api/v1/"):
             assert operation["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}], path
+        elif path in MESSAGING_PATHS:
+            # Meta's webhooks: no credential scheme, but refused by verify token (403)
+            # or signature (401), each documented
+            assert "security" not in operation, path
+            assert {"get": "403", "post": "401"}[method] in operation["responses"], path
         else:
             assert "security" not in operation, path
             assert not {"401", "403"} & set(operation["responses"]), (method, path)
