@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +15,10 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
+        return str(value)
+    # orjson takes uuid.UUID itself but not subclasses: asyncpg's own UUID, which the
+    # driver fast path returns (patron.db.fastpath)
+    if isinstance(value, uuid.UUID):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
