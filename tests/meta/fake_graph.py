@@ -17,20 +17,18 @@ import copy
 import hashlib
 import hmac
 import json
-import socket
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.live_server import ThreadedServer
 
 SPEC = Path(__file__).resolve().parent / "spec"
 ERRORS: dict[str, Any] = json.loads((SPEC / "graph-errors.json").read_text())
@@ -90,7 +88,7 @@ class Recorded:
     raw_url: str
 
 
-class FakeGraph:
+class FakeGraph(ThreadedServer):
     """``with FakeGraph() as graph: graph.url`` → ``http://127.0.0.1:N`` (no version)."""
 
     def __init__(self, app_secret: str | None = None) -> None:
@@ -99,16 +97,7 @@ class FakeGraph:
         self.script: deque[Reply] = deque()
         self.default_headers: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        app = Starlette(routes=[Route("/{version}/{user_id}", self._profile)])
-        config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
+        super().__init__(Starlette(routes=[Route("/{version}/{user_id}", self._profile)]))
 
     def queue(self, *replies: Reply) -> None:
         """Answer the next requests with ``replies``, in order."""
@@ -167,24 +156,3 @@ class FakeGraph:
                 body["error"]["message"] = "Invalid appsecret_proof provided in the API argument"
                 return body
         return None
-
-    def __enter__(self) -> FakeGraph:
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the fake Graph server exited during start-up")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake Graph server did not start within 30 s")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
-        self._sock.close()

@@ -15,6 +15,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, SecretStr
 from pydantic.alias_generators import to_camel
 
+from patron.customers.schemas import is_messenger
 from patron.kit.cards import IDENTIFIER_FIELDS, CardNumberGuard
 from patron.kit.pagination import Page
 from patron.tenancy import TenantId
@@ -30,10 +31,7 @@ class ChannelPlatform(StrEnum):
 
     @classmethod
     def _missing_(cls, value: object) -> ChannelPlatform | None:
-        # Messenger is Facebook's messaging channel: an alias, never a stored value
-        if isinstance(value, str) and value.lower() == "messenger":
-            return cls.FACEBOOK
-        return None
+        return cls.FACEBOOK if is_messenger(value) else None
 
 
 class ChannelStatus(StrEnum):

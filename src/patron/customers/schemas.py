@@ -57,10 +57,13 @@ class Platform(StrEnum):
 
     @classmethod
     def _missing_(cls, value: object) -> Platform | None:
-        # Messenger is Facebook's messaging channel: an alias, never a stored value
-        if isinstance(value, str) and value.lower() == "messenger":
-            return cls.FACEBOOK
-        return None
+        return cls.FACEBOOK if is_messenger(value) else None
+
+
+def is_messenger(value: object) -> bool:
+    """Whether ``value`` names Facebook Messenger (``messenger``, any case): Facebook's
+    messaging channel, accepted as an alias of ``facebook`` and never stored."""
+    return isinstance(value, str) and value.lower() == "messenger"
 
 
 READ_ONLY_FIELDS = frozenset(
