@@ -34,6 +34,8 @@ from patron.db.urls import libpq_dsn
 from patron.logging import json_formatter
 from tests import services
 from tests.jwks_server import AUDIENCE, ISSUER, Issuer
+from tests.meta.fake_graph import APP_SECRET as GRAPH_APP_SECRET
+from tests.meta.fake_graph import FakeGraph
 
 
 def _worker() -> str:
@@ -295,3 +297,20 @@ def rabbitmq_url() -> str:
     if url is None:
         pytest.skip("RabbitMQ is not reachable on 127.0.0.1:5672 (PATRON_TEST_RABBITMQ_URL)")
     return url
+
+
+@pytest.fixture(scope="module")
+def graph_server() -> Iterator[FakeGraph]:
+    """A fake Meta Graph API (tests/meta/fake_graph.py) per test module, checking
+    ``appsecret_proof`` with ``tests.meta.fake_graph.APP_SECRET``."""
+    with FakeGraph(app_secret=GRAPH_APP_SECRET) as server:
+        yield server
+
+
+@pytest.fixture
+def graph(graph_server: FakeGraph) -> FakeGraph:
+    """The module's fake Graph server with no queued answers and no recorded requests."""
+    graph_server.requests.clear()
+    graph_server.script.clear()
+    graph_server.default_headers = {}
+    return graph_server

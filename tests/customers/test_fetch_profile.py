@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -23,29 +23,14 @@ from patron.jobs.worker import JobWorker
 from patron.meta.cache import MemoryProfileStore, ProfileFetcher
 from patron.meta.graph import GraphClient
 from tests.conftest import create_customer, make_settings, outbox_rows
-from tests.meta.fake_graph import MESSENGER_EXAMPLE, FakeGraph, Reply
+from tests.meta.fake_graph import APP_SECRET, MESSENGER_EXAMPLE, FakeGraph, Reply
 
-APP_SECRET = "app-s3cret-for-profile-tests"
 CUSTOMERS = "/api/v1/customers"
 
 
 def meta_id() -> str:
     """A numeric Meta id no other test uses (pages are unique across every tenant)."""
     return "9" + "".join(secrets.choice("0123456789") for _ in range(15))
-
-
-@pytest.fixture(scope="module")
-def graph_server() -> Iterator[FakeGraph]:
-    with FakeGraph(app_secret=APP_SECRET) as server:
-        yield server
-
-
-@pytest.fixture
-def graph(graph_server: FakeGraph) -> FakeGraph:
-    graph_server.requests.clear()
-    graph_server.script.clear()
-    graph_server.default_headers = {}
-    return graph_server
 
 
 @pytest.fixture(scope="module")

@@ -1,33 +1,18 @@
-"""Fixtures of the Meta tests: one fake Graph server per module, a fresh script per test."""
+"""Helpers of the Meta tests (the fake Graph server fixtures, ``graph_server`` and ``graph``,
+are in tests/conftest.py: the profile-fetch tests use them too)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from patron.meta.graph import GraphClient, GraphCredentials
-from tests.meta.fake_graph import FakeGraph
+from tests.meta.fake_graph import APP_SECRET, FakeGraph
 
-APP_SECRET = "app-s3cret-for-tests"
 TOKEN = "EAAG-page-token-0123456789"
-
-
-@pytest.fixture(scope="module")
-def graph_server() -> Iterator[FakeGraph]:
-    with FakeGraph(app_secret=APP_SECRET) as server:
-        yield server
-
-
-@pytest.fixture
-def graph(graph_server: FakeGraph) -> FakeGraph:
-    """The module's fake Graph server with no queued answers and no recorded requests."""
-    graph_server.requests.clear()
-    graph_server.script.clear()
-    graph_server.default_headers = {}
-    return graph_server
 
 
 def make_client(graph: FakeGraph, **overrides: Any) -> GraphClient:

@@ -88,6 +88,10 @@ class Recorded:
     raw_url: str
 
 
+# The app secret the fake checks appsecret_proof with, when told to (``app_secret=``).
+APP_SECRET = "app-s3cret-for-tests"
+
+
 class FakeGraph(ThreadedServer):
     """``with FakeGraph() as graph: graph.url`` → ``http://127.0.0.1:N`` (no version)."""
 
