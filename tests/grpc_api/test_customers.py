@@ -254,3 +254,17 @@ async def test_record_order_and_conflict(stub: Stub, api_key_headers: Any, tenan
         )
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_customer_reads_only_itself(
+    stub: Stub, api_key_headers: Any, token_headers: Any, tenant: str
+) -> None:
+    md = await _admin(api_key_headers, tenant)
+    me, other = [(await _upsert(stub, md, psid=f"self-{i}")).customer.id for i in range(2)]
+    mine = metadata(token_headers("customer", tenant, sub=me))
+    got = await stub.GetCustomer(pb.GetCustomerRequest(customer_id=me), metadata=mine)
+    assert got.customer.id == me
+    error = await _error(stub.GetCustomer(pb.GetCustomerRequest(customer_id=other), metadata=mine))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    error = await _error(stub.BlockCustomer(pb.BlockCustomerRequest(customer_id=me), metadata=mine))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED

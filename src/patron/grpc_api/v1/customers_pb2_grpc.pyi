@@ -3,8 +3,8 @@
 isort:skip_file
 The customer service over gRPC (API.md "gRPC"): the same use cases, roles, tenancy and
 errors as the HTTP API. Authenticate with `authorization` metadata (`Bearer <JWT>` or
-`ApiKey <key>`; `x-api-key` is accepted too); a platform credential names its tenant
-with `x-tenant-id`. Errors carry the HTTP mapping's gRPC code; 422 is INVALID_ARGUMENT
+`Bearer <API key>`; `x-api-key` metadata is accepted too); a platform credential names
+its tenant with `x-tenant-id`. Errors carry the HTTP mapping's gRPC code; 422 is INVALID_ARGUMENT
 with `google.rpc.BadRequest` field violations in the status details.
 """
 
