@@ -33,6 +33,7 @@ from patron.grpc_api.access import METHODS, SERVICE_NAME
 from patron.grpc_api.errors import status_for
 from patron.grpc_api.server import GrpcServer
 from patron.grpc_api.v1 import customers_pb2
+from patron.ops.metrics import REGISTRY
 from tests.services import free_port
 
 PATRON = Path(sys.executable).with_name("patron")
@@ -134,3 +135,18 @@ def test_patron_grpc_serves_and_stops_on_sigterm(tmp_path: Path, database_url: s
             if process.poll() is None:
                 process.kill()
     assert process.returncode == 0, err.read_text()
+
+
+async def test_calls_are_counted_by_method_and_code(
+    stub: Any, api_key_headers: Any, tenant: str
+) -> None:
+    def count(code: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "patron_grpc_requests_total", {"method": "GetCustomer", "code": code}
+        )
+        return value or 0.0
+
+    before = count("UNAUTHENTICATED")
+    with pytest.raises(aio.AioRpcError):
+        await stub.GetCustomer(customers_pb2.GetCustomerRequest(customer_id="x"))
+    assert count("UNAUTHENTICATED") == before + 1

@@ -8,6 +8,9 @@ tenant, authorisation and error mapping, in that order, for every unary call.
   ``ApiKeyAuthenticator``): the same verifiers as :func:`patron.http.scope.authenticate`.
 - Tenant: :func:`patron.tenancy.resolve_tenant` with ``x-tenant-id`` metadata.
 - Authorisation: :data:`patron.grpc_api.access.METHODS`.
+- Access log (``grpc.call``: method, code, duration) and Prometheus metrics
+  (``patron_grpc_requests_total{method,code}``, ``patron_grpc_request_duration_seconds``)
+  on the process registry, served by ``/metrics``.
 - Errors: a :class:`PatronError` becomes its status (:mod:`patron.grpc_api.errors`); any
   other exception is logged and answered INTERNAL, so nothing leaks as UNKNOWN.
 
@@ -16,6 +19,7 @@ The servicer reads the call's :class:`ServiceContext` with :func:`call_context`.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
@@ -24,12 +28,14 @@ from typing import Any, cast
 import grpc
 import structlog
 from grpc import aio
+from prometheus_client import Counter, Histogram
 
 from patron.auth.principal import Principal, Role
 from patron.context import AppContext
 from patron.errors import Forbidden, NotFound, PatronError, Unauthorized
 from patron.grpc_api.access import METHODS, SERVICE_NAME
 from patron.grpc_api.errors import status_for
+from patron.ops.metrics import REGISTRY
 from patron.tenancy import resolve_tenant
 from patron.tracing import set_trace_id, trace_id_from_headers
 from patron.usecases import ServiceContext
@@ -37,6 +43,19 @@ from patron.usecases import ServiceContext
 log = structlog.get_logger("patron.grpc")
 
 _API_KEY_PREFIX = "ptk_"  # patron.auth.api_keys: every key is ptk_<prefix>_<secret>
+GRPC_REQUESTS = Counter(
+    "patron_grpc_requests_total",
+    "gRPC calls of patron.v1.CustomerService by method and status code.",
+    ["method", "code"],
+    registry=REGISTRY,
+)
+GRPC_LATENCY = Histogram(
+    "patron_grpc_request_duration_seconds",
+    "gRPC call latency of patron.v1.CustomerService by method.",
+    ["method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
 _call: ContextVar[ServiceContext | None] = ContextVar("patron_grpc_call", default=None)
 
 Behavior = Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]]
@@ -116,13 +135,18 @@ class CallInterceptor(aio.ServerInterceptor):
         )
 
     def _wrap(self, method: str, behavior: Behavior) -> Behavior:
+        requests = {code: GRPC_REQUESTS.labels(method, code.name) for code in grpc.StatusCode}
+        latency = GRPC_LATENCY.labels(method)
+
         async def call(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+            started = time.perf_counter()
             metadata = _metadata(context.invocation_metadata())
             trace_id = trace_id_from_headers(
                 metadata.get("x-trace-id"), metadata.get("traceparent")
             )
             set_trace_id(trace_id)
             trailer = (("x-trace-id", trace_id),)
+            code = grpc.StatusCode.OK
             try:
                 principal = await authenticate(self.app, metadata)
                 tenant = resolve_tenant(principal, metadata.get("x-tenant-id"))
@@ -131,15 +155,25 @@ class CallInterceptor(aio.ServerInterceptor):
                 response = await behavior(request, context)
             except PatronError as exc:
                 status = status_for(exc)
-                await context.abort(
-                    status.code, status.details, (*status.trailing_metadata, *trailer)
-                )
+                code = status.code
+                await context.abort(code, status.details, (*status.trailing_metadata, *trailer))
             except aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except Exception:
+                code = grpc.StatusCode.INTERNAL
                 log.exception("grpc.unhandled", method=method, trace_id=trace_id)
-                await context.abort(
-                    grpc.StatusCode.INTERNAL, "internal error; see trace id " + trace_id, trailer
+                await context.abort(code, f"internal error; trace id {trace_id}", trailer)
+            finally:
+                elapsed = time.perf_counter() - started
+                requests[code].inc()
+                latency.observe(elapsed)
+                log.info(
+                    "grpc.call",
+                    method=method,
+                    code=code.name,
+                    duration_ms=round(elapsed * 1000, 2),
+                    trace_id=trace_id,
                 )
             context.set_trailing_metadata(trailer)
             return response
