@@ -82,6 +82,28 @@ class GrpcServer:
             await self.health.set(service, status)
 
 
+class GrpcService:
+    """The gRPC server as a supervised background service of ``patron serve``
+    (:class:`patron.runtime.BackgroundService`): listens until ``stop`` is set, then drains
+    for up to ``grace`` seconds (below the app's background stop limit)."""
+
+    name = "grpc"
+
+    def __init__(self, app: AppContext, *, host: str, port: int, grace: float = 5.0) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.grace = grace
+
+    async def run(self, stop: asyncio.Event) -> None:
+        server = GrpcServer(self.app, host=self.host, port=self.port)
+        await server.start()
+        try:
+            await stop.wait()
+        finally:
+            await server.stop(self.grace)
+
+
 async def serve(app: AppContext, *, host: str, port: int, grace: float) -> None:
     """Run a :class:`GrpcServer` until SIGTERM or SIGINT, then stop it gracefully."""
     server = GrpcServer(app, host=host, port=port)
