@@ -31,8 +31,9 @@ from patron.errors import (
 )
 from patron.grpc_api.access import METHODS, SERVICE_NAME
 from patron.grpc_api.errors import status_for
+from patron.grpc_api.interceptors import CallInterceptor
 from patron.grpc_api.server import GrpcServer
-from patron.grpc_api.v1 import customers_pb2
+from patron.grpc_api.v1 import customers_pb2, customers_pb2_grpc
 from patron.ops.metrics import REGISTRY
 from tests.services import free_port
 
@@ -150,3 +151,31 @@ async def test_calls_are_counted_by_method_and_code(
     with pytest.raises(aio.AioRpcError):
         await stub.GetCustomer(customers_pb2.GetCustomerRequest(customer_id="x"))
     assert count("UNAUTHENTICATED") == before + 1
+
+
+class _Broken(customers_pb2_grpc.CustomerServiceServicer):
+    """A servicer with a bug: what the interceptor must not let out as UNKNOWN."""
+
+    async def GetCustomer(self, request: Any, context: Any) -> Any:
+        raise RuntimeError("secret detail that must not reach the client")
+
+
+async def test_an_unexpected_exception_is_internal_not_unknown(
+    app_ctx: AppContext, api_key_headers: Any, tenant: str
+) -> None:
+    server = aio.server(interceptors=[CallInterceptor(app_ctx)])
+    customers_pb2_grpc.add_CustomerServiceServicer_to_server(_Broken(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    md = tuple((k.lower(), v) for k, v in (await api_key_headers("admin", tenant)).items())
+    try:
+        async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub: Any = customers_pb2_grpc.CustomerServiceStub(channel)
+            with pytest.raises(aio.AioRpcError) as info:
+                await stub.GetCustomer(
+                    customers_pb2.GetCustomerRequest(customer_id="x"), metadata=md
+                )
+    finally:
+        await server.stop(0)
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+    assert "secret" not in (info.value.details() or "")
