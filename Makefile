@@ -8,7 +8,7 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install install-run run test lint format bench clean
+.PHONY: install install-run run test lint format bench clean proto
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -40,6 +40,12 @@ lint: install
 	.venv/bin/ruff format --check src tests bench
 	.venv/bin/mypy
 	.venv/bin/lint-imports --no-logo
+	npx --yes @bufbuild/buf lint
+
+# Regenerate src/patron/grpc_api/v1 from proto/ (grpcio-tools, mypy-protobuf stubs); commit
+# the result (tests/grpc_api/test_codegen.py fails when it is stale).
+proto: install
+	proto/generate.sh
 
 format: install
 	.venv/bin/ruff format src tests bench

@@ -98,6 +98,8 @@ def make_settings(**overrides: Any) -> Settings:
         "customer_patch_rate": "1000/minute",
         "log_level": "WARNING",
         "database_pool_size": 5,
+        # `patron serve` apps (background=True) run gRPC too: any free port, no clashes
+        "grpc_port": 0,
     }
     base.update(overrides)
     return Settings(_env_file=None, **base)  # type: ignore[call-arg]

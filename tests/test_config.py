@@ -113,7 +113,6 @@ def test_unknown_and_not_yet_used_settings_are_warned_about(tmp_path: Path) -> N
     assert startup_warnings(settings, environ, env_file) == [
         "PATRON_FROM_FILE is not a Patron setting and is ignored (check its spelling)",
         "PATRON_HOMEDIR is not a Patron setting and is ignored (check its spelling)",
-        "GRPC_PORT is set but does nothing yet in this version",
         "SMTP_URL is set but does nothing yet in this version",
     ]
     assert startup_warnings(Settings(_env_file=None), {}, None) == []  # type: ignore[call-arg]

@@ -43,6 +43,7 @@ def serving(tmp_path: Path, home: Path, port: int, run: str) -> Iterator[tuple[P
     out, err = tmp_path / f"{run}.out", tmp_path / f"{run}.err"
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
     env |= {"PATRON_HOME": str(home), "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+    env |= {"GRPC_PORT": "0"}  # serve runs gRPC too: any free port, never a clash
     with out.open("w") as stdout, err.open("w") as stderr:
         # cwd: no developer's .env is read
         process = subprocess.Popen(  # noqa: S603 - our own console script

@@ -28,7 +28,7 @@ from patron.http.problems import install_handlers
 from patron.idempotency.service import IdempotentReplay
 from patron.logging import configure_logging
 from patron.ops.metrics import POOL
-from patron.processes import relay_services, run_supervised, worker_services
+from patron.processes import api_services, relay_services, run_supervised, worker_services
 
 log = structlog.get_logger("patron.app")
 
@@ -64,8 +64,8 @@ def create_app(
 ) -> FastAPI:
     """Build the app. ``context`` (tests) or ``settings`` + ``database_url`` (servers).
 
-    With ``background`` (``patron serve``) the app also runs the relay, the webhook
-    dispatcher and the event consumers (:mod:`patron.processes`) for as long as it serves;
+    With ``background`` (``patron serve``) the app also runs the gRPC API, the relay, the
+    webhook dispatcher and the event consumers (:mod:`patron.processes`) for as long as it serves;
     ``patron api`` leaves them to ``patron relay`` and ``patron worker``.
     The database must already be migrated; ``patron serve`` does that before calling this.
     """
@@ -80,7 +80,7 @@ def create_app(
         stop = asyncio.Event()
         runner: asyncio.Task[None] | None = None
         if background:
-            services = [*relay_services(ctx), *worker_services(ctx)]
+            services = [*api_services(ctx), *relay_services(ctx), *worker_services(ctx)]
             runner = asyncio.create_task(run_supervised(services, stop), name="patron-background")
         try:
             yield

@@ -318,7 +318,6 @@ def describe_errors(error: ValidationError) -> list[str]:
 # about at start so nobody believes they took effect.
 NOT_YET_USED = frozenset(
     {
-        "grpc_port",
         "log_service_url",
         "smtp_url",
         "sms_webhook_url",

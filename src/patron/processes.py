@@ -4,8 +4,8 @@ processes themselves (a composition root, like :mod:`patron.app`).
 ``relay`` publishes: the outbox relay to RabbitMQ / Kafka and the webhook dispatcher.
 ``worker`` consumes: order and appointment events from RabbitMQ, and runs background jobs
 (which need only PostgreSQL).
-``patron serve`` runs both beside the HTTP API. A service whose transport is not configured
-(no ``RABBITMQ_URL``, say) is left out.
+``patron serve`` runs both beside the HTTP API, and the gRPC API (``api_services``). A
+service whose transport is not configured (no ``RABBITMQ_URL``, say) is left out.
 
 Run apart, a relay or worker serves no API; with a probe port (``PROBE_PORT`` or
 ``--probe-port``, bound on ``HOST``) it answers ``/health``, ``/ready`` and ``/metrics``
@@ -30,6 +30,7 @@ from fastapi import FastAPI
 
 from patron.config import Settings
 from patron.context import AppContext, build_context
+from patron.grpc_api.server import GrpcService
 from patron.http.problems import install_handlers
 from patron.jobs.worker import build_job_services
 from patron.ops import probes
@@ -47,6 +48,12 @@ ServiceGroup = Callable[[AppContext], list[BackgroundService]]
 def relay_services(ctx: AppContext) -> list[BackgroundService]:
     """The publishing side: outbox relay and webhook dispatcher."""
     return [*build_relay_services(ctx), *build_webhook_services(ctx)]
+
+
+def api_services(ctx: AppContext) -> list[BackgroundService]:
+    """What ``patron serve`` runs beside HTTP besides the relay and worker sides: the gRPC
+    API on ``GRPC_PORT`` (``patron grpc`` runs it alone)."""
+    return [GrpcService(ctx, host=ctx.settings.host, port=ctx.settings.grpc_port)]
 
 
 def worker_services(ctx: AppContext) -> list[BackgroundService]:

@@ -15,13 +15,14 @@ from typing import Annotated
 
 import typer
 
-from patron.cli import apikeys, database, events, jobs, processes, serve, stats
+from patron.cli import apikeys, database, events, grpc, jobs, processes, serve, stats
 
 app = typer.Typer(help="Patron: the customer service.", no_args_is_help=True, rich_markup_mode=None)
 app.command()(serve.serve)
 app.command()(serve.api)
 app.command()(processes.relay)
 app.command()(processes.worker)
+app.command()(grpc.grpc)
 app.add_typer(database.app, name="db")
 app.add_typer(apikeys.app, name="apikey")
 app.add_typer(events.app, name="events")

@@ -1,0 +1,1 @@
+"""Generated from ``proto/patron/v1/customers.proto`` by ``make proto``; do not edit."""
