@@ -38,8 +38,9 @@ def relay(probe_port: ProbePort = None) -> None:
 
 
 def worker(probe_port: ProbePort = None) -> None:
-    """Consume order and appointment events from RabbitMQ until SIGINT or SIGTERM
-    (docs/events-in.md). Several may run at once."""
+    """Run the background jobs, and consume order and appointment events from RabbitMQ
+    when RABBITMQ_URL is set (docs/events-in.md), until SIGINT or SIGTERM. Several may run
+    at once."""
     # imported here: the application stack is loaded only when the command runs
     from patron.logging import configure_logging
     from patron.processes import run_worker
