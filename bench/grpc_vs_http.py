@@ -126,7 +126,7 @@ async def _serve_raw(url: str, port: int) -> None:
     pool = await asyncpg.create_pool(
         common.dsn(url),
         min_size=5,
-        max_size=10,
+        max_size=20,  # DATABASE_POOL_SIZE's default: the pool patron serve has
         server_settings={"role": "patron_app"},
     )
     server = aio.server()
@@ -259,6 +259,7 @@ def main() -> None:
         asyncio.run(_serve_raw(url, args.serve_raw))
         return
     key = asyncio.run(_prepare(url))
+    load_before = _load()
     http_port, grpc_port, raw_port = _free_port(), _free_port(), _free_port()
     env = {
         **os.environ,
@@ -295,8 +296,13 @@ def main() -> None:
         for process in (server, raw_server):
             process.send_signal(signal.SIGTERM)
             process.wait(30)
-    load = dict(zip(("1m", "5m", "15m"), (round(x, 2) for x in os.getloadavg()), strict=True))
+    load = {"before": load_before, "after": _load()}
     print(json.dumps({"args": vars(args), "loadavg": load, "results": results}, indent=2))
+
+
+def _load() -> dict[str, float]:
+    """The 1, 5 and 15 minute load averages (other work on the machine skews a run)."""
+    return dict(zip(("1m", "5m", "15m"), (round(x, 2) for x in os.getloadavg()), strict=True))
 
 
 if __name__ == "__main__":
