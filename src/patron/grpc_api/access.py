@@ -2,14 +2,17 @@
 route of the same use case (``customers/endpoints.py``, ``orders/endpoints.py``).
 
 The call interceptor reads this table for every call, so a method without an entry is
-refused (PERMISSION_DENIED), never open by omission.
+refused (PERMISSION_DENIED), never open by omission. Beside it, :data:`RATE_LIMITS` names
+the methods rate limited as their HTTP route is (decision 0019).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from patron.auth.principal import Role
+from patron.config import Settings
 
 SERVICE_NAME = "patron.v1.CustomerService"
 
@@ -39,3 +42,20 @@ METHODS: dict[str, Access] = {
     "UpdateLastInteraction": READERS,
     "RecordOrder": _access(Role.SERVICE),
 }
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A method limited as its HTTP route: ``limit`` reads the ``limits`` notation string
+    (e.g. ``"5/minute"``) from the settings; ``scope`` names the counter, the same as the
+    HTTP route's so both transports share one budget. Counted per tenant, principal and
+    the request's ``customer_id`` (empty when the request names none)."""
+
+    limit: Callable[[Settings], str]
+    scope: str
+
+
+# The rate-limited HTTP routes (API.md) and their gRPC methods: PATCH
+# /api/v1/customers/{id} (CUSTOMER_PATCH_RATE) is the only one, and no gRPC method
+# corresponds to it (there is no UpdateCustomer), so no method is limited today.
+RATE_LIMITS: dict[str, RateLimit] = {}

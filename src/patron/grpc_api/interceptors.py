@@ -8,6 +8,8 @@ tenant, authorisation and error mapping, in that order, for every unary call.
   ``ApiKeyAuthenticator``): the same verifiers as :func:`patron.http.scope.authenticate`.
 - Tenant: :func:`patron.tenancy.resolve_tenant` with ``x-tenant-id`` metadata.
 - Authorisation: :data:`patron.grpc_api.access.METHODS`.
+- Rate limits: :data:`patron.grpc_api.access.RATE_LIMITS` (the HTTP routes' limits, on
+  the process's ``RateLimiter``), RESOURCE_EXHAUSTED with ``google.rpc.RetryInfo``.
 - Access log (``grpc.call``: method, code, duration) and Prometheus metrics
   (``patron_grpc_requests_total{method,code}``, ``patron_grpc_request_duration_seconds``)
   on the process registry, served by ``/metrics``.
@@ -33,7 +35,7 @@ from prometheus_client import Counter, Histogram
 from patron.auth.principal import Principal, Role
 from patron.context import AppContext
 from patron.errors import Forbidden, NotFound, PatronError, Unauthorized
-from patron.grpc_api.access import METHODS, SERVICE_NAME
+from patron.grpc_api.access import METHODS, RATE_LIMITS, SERVICE_NAME, RateLimit
 from patron.grpc_api.errors import status_for
 from patron.ops.metrics import REGISTRY
 from patron.tenancy import resolve_tenant
@@ -111,10 +113,12 @@ def _request_customer(request: Any) -> uuid.UUID | None:
 
 class CallInterceptor(aio.ServerInterceptor):
     """Wraps every unary method of ``patron.v1.CustomerService`` (other services, health
-    and reflection, pass through untouched)."""
+    and reflection, pass through untouched). ``rate_limits`` by method name defaults to
+    :data:`RATE_LIMITS`."""
 
-    def __init__(self, app: AppContext) -> None:
+    def __init__(self, app: AppContext, rate_limits: dict[str, RateLimit] | None = None) -> None:
         self.app = app
+        self.rate_limits = RATE_LIMITS if rate_limits is None else rate_limits
 
     async def intercept_service(
         self,
@@ -137,6 +141,7 @@ class CallInterceptor(aio.ServerInterceptor):
     def _wrap(self, method: str, behavior: Behavior) -> Behavior:
         requests = {code: GRPC_REQUESTS.labels(method, code.name) for code in grpc.StatusCode}
         latency = GRPC_LATENCY.labels(method)
+        rate_limit = self.rate_limits.get(method)
 
         async def call(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
@@ -151,6 +156,15 @@ class CallInterceptor(aio.ServerInterceptor):
                 principal = await authenticate(self.app, metadata)
                 tenant = resolve_tenant(principal, metadata.get("x-tenant-id"))
                 authorize(method, principal, request)
+                if rate_limit is not None:
+                    customer = _request_customer(request)
+                    await self.app.rate_limiter.hit(
+                        rate_limit.limit(self.app.settings),
+                        rate_limit.scope,
+                        tenant,
+                        principal.id,
+                        str(customer) if customer else "",
+                    )
                 _call.set(ServiceContext(self.app, principal, tenant))
                 response = await behavior(request, context)
             except PatronError as exc:
