@@ -41,6 +41,9 @@ lint: install
 	.venv/bin/mypy
 	.venv/bin/lint-imports --no-logo
 	npx --yes @bufbuild/buf lint
+	# wire compatibility of the gRPC contract against the last commit (FILE rules); once a
+	# release is tagged, compare against the tag: --against '.git#tag=vX.Y.Z'
+	npx --yes @bufbuild/buf breaking --against '.git#ref=HEAD'
 
 # Regenerate src/patron/grpc_api/v1 from proto/ (grpcio-tools, mypy-protobuf stubs); commit
 # the result (tests/grpc_api/test_codegen.py fails when it is stale).
