@@ -35,14 +35,14 @@ run: install-run
 test: install
 	.venv/bin/pytest -n 2 --dist loadfile
 
+# buf breaking: wire compatibility of the gRPC contract against the last commit (FILE
+# rules); once a release is tagged, compare against the tag: --against '.git#tag=vX.Y.Z'.
 lint: install
 	.venv/bin/ruff check src tests bench
 	.venv/bin/ruff format --check src tests bench
 	.venv/bin/mypy
 	.venv/bin/lint-imports --no-logo
 	npx --yes @bufbuild/buf lint
-	# wire compatibility of the gRPC contract against the last commit (FILE rules); once a
-	# release is tagged, compare against the tag: --against '.git#tag=vX.Y.Z'
 	npx --yes @bufbuild/buf breaking --against '.git#ref=HEAD'
 
 # Regenerate src/patron/grpc_api/v1 from proto/ (grpcio-tools, mypy-protobuf stubs); commit
